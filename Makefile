@@ -1,0 +1,51 @@
+# Set-up and everyday commands. `make run` and `make test` work on a fresh machine
+# with Python 3.11+ and npm: each installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VENDOR := pagepulse/web/static/vendor
+TRACKER_DIST := pagepulse/ingest/tracker/dist
+
+.PHONY: run test install assets bench-ingest lint clean
+
+run: install assets
+	$(BIN)/pagepulse demo
+	$(BIN)/pagepulse serve --host 127.0.0.1 --port 8000
+
+test: install assets
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n auto -q
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# Front-end files come from npm at the versions pinned in package.json and are
+# served by the app itself; none is committed.
+assets: node_modules/.installed $(VENDOR)/htmx.min.js $(TRACKER_DIST)/script.js
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(VENDOR)/htmx.min.js: node_modules/.installed
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+$(TRACKER_DIST)/script.js: pagepulse/ingest/tracker/script.js node_modules/.installed
+	mkdir -p $(TRACKER_DIST)
+	node_modules/.bin/terser $< --compress passes=3,unsafe=true --mangle --toplevel --ecma 2017 -o $@
+
+bench-ingest: install
+	$(BIN)/pagepulse bench ingest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) $(TRACKER_DIST)
