@@ -1,0 +1,48 @@
+"""Who is the client: the peer address, or ``X-Forwarded-For`` from a trusted proxy.
+
+``X-Forwarded-For`` is honoured only when the TCP peer is inside one of
+``PAGEPULSE_TRUSTED_PROXIES``; then the right-most address that is not itself a
+trusted proxy is the client (left-most entries are whatever the client claimed).
+The address is used in memory only: never stored, never logged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from pagepulse.config import IPNetwork
+
+
+def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    value = value.strip()
+    if value.startswith("[") and "]" in value:  # [::1]:port
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # 1.2.3.4:port
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _trusted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: Sequence[IPNetwork]
+) -> bool:
+    return any(address.version == net.version and address in net for net in proxies)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IPNetwork]) -> str:
+    """The client's address as text ("" when unknown)."""
+    peer_addr = _parse(peer) if peer else None
+    if peer_addr is None:
+        return ""
+    if not forwarded_for or not proxies or not _trusted(peer_addr, proxies):
+        return str(peer_addr)
+    for hop in reversed(forwarded_for.split(",")):
+        addr = _parse(hop)
+        if addr is None:
+            break
+        if not _trusted(addr, proxies):
+            return str(addr)
+    return str(peer_addr)
