@@ -1,0 +1,33 @@
+"""The ASGI application: the ingestion route in front, FastAPI for everything else.
+
+``uvicorn pagepulse.asgi:create_app --factory`` (what ``pagepulse serve`` runs).
+"""
+
+from __future__ import annotations
+
+from pagepulse.config import Settings, get_settings
+from pagepulse.ingest.endpoint import INGEST_PATHS, IngestEndpoint
+from pagepulse.ingest.service import IngestService
+from pagepulse.ingest.tracker import router as tracker_router
+from pagepulse.web.app import create_web_app
+
+
+class PagePulseApp:
+    def __init__(self, ingest: IngestEndpoint, web):
+        self.ingest = ingest
+        self.web = web
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] in INGEST_PATHS:
+            await self.ingest(scope, receive, send)
+        else:
+            await self.web(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> PagePulseApp:
+    settings = settings or get_settings()
+    service = IngestService(settings)
+    web = create_web_app(settings, lifespan_hooks=[lambda _app: service.running()])
+    web.include_router(tracker_router)
+    web.state.ingest = service
+    return PagePulseApp(IngestEndpoint(service), web)

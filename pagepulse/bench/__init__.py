@@ -1,0 +1,1 @@
+"""Benchmarks run by ``pagepulse bench …``: loopback only, bounded in count and time."""

@@ -1,0 +1,183 @@
+"""The ``pagepulse`` command: serve, manage users and sites, import, demo, bench.
+
+Imports are inside the commands so ``pagepulse --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+user_app = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
+site_app = typer.Typer(no_args_is_help=True, help="Manage tracked sites.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (loopback only, bounded).")
+app.add_typer(user_app, name="user")
+app.add_typer(site_app, name="site")
+app.add_typer(bench_app, name="bench")
+
+
+def _db():
+    from pagepulse.config import get_settings
+    from pagepulse.control.db import open_database
+
+    return open_database(get_settings().db_path)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Serve the dashboard, the tracker and the ingestion route."""
+    import uvicorn
+
+    from pagepulse.config import get_settings
+
+    settings = get_settings()
+    _db().close()  # migrate once before the workers start
+    uvicorn.run(
+        "pagepulse.asgi:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # access logs would hold visitors' IP addresses
+        proxy_headers=False,  # X-Forwarded-For is handled by pagepulse.net, trusted proxies only
+        server_header=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@user_app.command("add")
+def user_add(email: str, password: Annotated[str | None, typer.Option(hidden=True)] = None) -> None:
+    """Create a user. The password is read from stdin when piped, else prompted."""
+    from pagepulse.control.users import UserExists, create_user
+
+    if password is None:
+        if sys.stdin.isatty():
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+    conn = _db()
+    try:
+        user = create_user(conn, email, password)
+    except UserExists:
+        raise typer.BadParameter(f"a user with email {email} exists") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"created user {user.id} {user.email}")
+
+
+@site_app.command("add")
+def site_add(
+    domain: str,
+    owner: Annotated[str, typer.Option("--owner", help="the owner's email")],
+    timezone: Annotated[str, typer.Option("--timezone")] = "UTC",
+) -> None:
+    """Add a site; prints its id."""
+    from pagepulse.control.sites import SiteExists, create_site
+    from pagepulse.control.users import get_user_by_email
+
+    conn = _db()
+    user = get_user_by_email(conn, owner)
+    if user is None:
+        raise typer.BadParameter(f"no user with email {owner}")
+    try:
+        site = create_site(conn, domain, user.id, timezone)
+    except SiteExists:
+        raise typer.BadParameter(f"site {domain} exists") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(site.id)
+
+
+@site_app.command("list")
+def site_list() -> None:
+    """List every site: id, domain, timezone, owner."""
+    from pagepulse.control.sites import list_sites
+    from pagepulse.control.users import get_user
+
+    conn = _db()
+    for site in list_sites(conn):
+        owner = get_user(conn, site.owner_id)
+        state = "" if site.enabled else "  (disabled)"
+        typer.echo(
+            f"{site.id}\t{site.domain}\t{site.timezone}\t{owner.email if owner else '?'}{state}"
+        )
+
+
+@app.command("import")
+def import_events(
+    file: Path,
+    site: Annotated[int, typer.Option("--site", help="site id")],
+) -> None:
+    """Import events (Parquet or CSV in the public event schema, docs/lake.md)."""
+    import time
+
+    from pagepulse.config import get_settings
+    from pagepulse.control.sites import get_site
+    from pagepulse.lake.importer import import_file
+
+    if get_site(_db(), site) is None:
+        raise typer.BadParameter(f"no site with id {site}")
+    started = time.perf_counter()
+    try:
+        result = import_file(get_settings().events_dir, site, file)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"import failed, nothing imported: {exc}", err=True)
+        raise typer.Exit(1) from None
+    took = time.perf_counter() - started
+    typer.echo(
+        f"imported {result.rows:,} events into {result.partitions} partitions in {took:.1f} s"
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Create the demo account and site with 30 days of traffic (once)."""
+    from pagepulse.config import get_settings
+    from pagepulse.demo.setup import ensure_demo
+
+    settings = get_settings()
+    info = ensure_demo(settings)
+    verb = "created" if info.created else "already there"
+    typer.echo(f"demo {verb}: site {info.domain} (id {info.site_id})")
+    typer.echo(f"open {settings.base_url}/login and sign in as {info.email} / {info.password}")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    seconds: Annotated[float, typer.Option(max=120)] = 10.0,
+    connections: Annotated[int, typer.Option(max=512)] = 64,
+    workers: Annotated[str, typer.Option(help="comma-separated worker counts")] = "1,2",
+) -> None:
+    """Ingestion throughput and latency over loopback, for 1 and 2 server workers."""
+    from pagepulse.bench.ingest import run_ingest_bench
+
+    counts = [int(w) for w in workers.split(",") if w.strip()]
+    run_ingest_bench(seconds=seconds, connections=connections, worker_counts=counts)
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    events: int = 10_000_000,
+    days: int = 30,
+) -> None:
+    """Full dashboard for the biggest site of a generated lake: cold and hot."""
+    from pagepulse.query.bench import bench_dashboard as run
+
+    run(events=events, days=days)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Daily salts for visitor ids: one per UTC day, kept 48 hours at most.
+
+The salt of day D is created at D 00:00 UTC (or on its first use) and deleted once
+day D+2 starts, so yesterday's and today's exist and nothing older. Several workers
+share the SQLite table; ``INSERT OR IGNORE`` makes them agree on one salt per day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import sqlite3
+
+SALT_BYTES = 16
+
+
+def get_salt(conn: sqlite3.Connection, day: dt.date) -> bytes:
+    """The salt for ``day`` (created when missing)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)",
+        (day.isoformat(), secrets.token_bytes(SALT_BYTES)),
+    )
+    row = conn.execute("SELECT salt FROM salts WHERE day = ?", (day.isoformat(),)).fetchone()
+    return bytes(row[0])
+
+
+def delete_expired(conn: sqlite3.Connection, today: dt.date) -> int:
+    """Delete salts older than yesterday; returns how many were deleted."""
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    cur = conn.execute("DELETE FROM salts WHERE day < ?", (yesterday,))
+    return cur.rowcount
+
+
+def rotate(conn: sqlite3.Connection, now: dt.datetime) -> bytes:
+    """Make sure today's salt exists and expired ones are gone; returns today's salt."""
+    today = now.astimezone(dt.UTC).date()
+    delete_expired(conn, today)
+    return get_salt(conn, today)

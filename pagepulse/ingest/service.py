@@ -1,0 +1,128 @@
+"""One worker's ingestion state: site lookup, salts, rate limits, the log and its flusher.
+
+The web app enters ``running()`` in its lifespan. Every ``flush_seconds`` the flusher
+seals the log segment, publishes it to the lake (off the event loop) and deletes it;
+it also adopts segments left by dead workers and deletes expired salts. On a clean
+shutdown the last segment is published too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from pagepulse.config import Settings
+from pagepulse.control import db as control_db
+from pagepulse.control.sites import domain_map
+from pagepulse.ingest import salts
+from pagepulse.ingest.enrich import CountryLookup
+from pagepulse.ingest.ratelimit import RateLimiter
+from pagepulse.ingest.wal import Segment, WriteAheadLog, claim_orphans
+from pagepulse.ingest.writer import publish_segment
+
+log = logging.getLogger("pagepulse.ingest")
+
+SITE_CACHE_SECONDS = 5.0
+SITE_MISS_REFRESH_SECONDS = 1.0
+
+
+class IngestService:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.countries = CountryLookup(settings.geoip_db)
+        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.wal: WriteAheadLog | None = None
+        self._db: sqlite3.Connection | None = None
+        self._sites: dict[str, int] = {}
+        self._sites_loaded = 0.0
+        self._salt_day: dt.date | None = None
+        self._salt = b""
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+        self._flusher: asyncio.Task[None] | None = None
+        self._unpublished: list[Segment] = []
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[IngestService]:
+        self._db = control_db.open_database(self.settings.db_path)
+        self.wal = WriteAheadLog(self.settings.wal_dir)
+        await self._publish_pending(claim_orphans(self.settings.wal_dir))
+        self._flusher = asyncio.create_task(self._flush_loop(), name="pagepulse-flusher")
+        try:
+            yield self
+        finally:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            last = await self.wal.close()
+            await self._publish_pending([last] if last else [])
+            self._publisher.shutdown(wait=True)
+            self._db.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.flush_seconds)
+            try:
+                await self.flush()
+            except Exception:  # keep flushing: the log still holds everything
+                log.exception("flush failed; events stay in the write-ahead log")
+
+    async def flush(self) -> None:
+        """Seal the current segment and publish it with any orphans and leftovers."""
+        assert self.wal is not None
+        sealed = await self.wal.rotate()
+        segments = [*self._unpublished, *([sealed] if sealed else [])]
+        segments += claim_orphans(self.settings.wal_dir)
+        self._unpublished = []
+        await self._publish_pending(segments)
+        self._rotate_salts(dt.datetime.now(dt.UTC))
+
+    async def _publish_pending(self, segments: list[Segment]) -> None:
+        loop = asyncio.get_running_loop()
+        for index, segment in enumerate(segments):
+            try:
+                await loop.run_in_executor(
+                    self._publisher, publish_segment, segment.path, self.settings.events_dir
+                )
+            except OSError:
+                # e.g. the disk is full: keep the segment (and its lock) and retry later.
+                self._unpublished.extend(segments[index:])
+                log.warning(
+                    "could not publish %d log segment(s); will retry", len(segments) - index
+                )
+                return
+            segment.release(delete=True)
+
+    # --- lookups on the request path ------------------------------------------------
+
+    def site_id(self, domain: str) -> int | None:
+        now = time.monotonic()
+        if now - self._sites_loaded > SITE_CACHE_SECONDS:
+            self._load_sites(now)
+        site = self._sites.get(domain)
+        if site is None and now - self._sites_loaded > SITE_MISS_REFRESH_SECONDS:
+            self._load_sites(now)
+            site = self._sites.get(domain)
+        return site
+
+    def _load_sites(self, now: float) -> None:
+        assert self._db is not None
+        self._sites = domain_map(self._db)
+        self._sites_loaded = now
+
+    def salt(self, now: dt.datetime) -> bytes:
+        if now.date() != self._salt_day:
+            self._rotate_salts(now)
+        return self._salt
+
+    def _rotate_salts(self, now: dt.datetime) -> None:
+        assert self._db is not None
+        self._salt = salts.rotate(self._db, now)
+        self._salt_day = now.date()
