@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 from pagepulse.config import IPNetwork
 
 
+@lru_cache(maxsize=65536)
 def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     value = value.strip()
     if value.startswith("[") and "]" in value:  # [::1]:port
@@ -34,10 +36,12 @@ def _trusted(
 
 def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IPNetwork]) -> str:
     """The client's address as text ("" when unknown)."""
+    if not forwarded_for or not proxies:
+        return peer or ""  # the ASGI server gives the peer as a valid address
     peer_addr = _parse(peer) if peer else None
     if peer_addr is None:
         return ""
-    if not forwarded_for or not proxies or not _trusted(peer_addr, proxies):
+    if not _trusted(peer_addr, proxies):
         return str(peer_addr)
     for hop in reversed(forwarded_for.split(",")):
         addr = _parse(hop)

@@ -219,7 +219,8 @@ def _count_events(data_dir: Path, site_id: int) -> int:
     files = sorted(str(p) for p in (data_dir / "events" / f"site_id={site_id}").rglob("*.parquet"))
     if not files:
         return 0
-    return duckdb.sql(f"SELECT count(*) FROM read_parquet({files!r})").fetchone()[0]
+    with duckdb.connect() as conn:
+        return conn.execute("SELECT count(*) FROM read_parquet($files)", {"files": files}).fetchone()[0]
 
 
 def measure(workers: int, seconds: float, connections: int, warmup: float = 2.0) -> LoadResult:

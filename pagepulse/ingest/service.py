@@ -1,7 +1,7 @@
 """One worker's ingestion state: site lookup, salts, rate limits, the log and its flusher.
 
 The web app enters ``running()`` in its lifespan. Every ``flush_seconds`` the flusher
-seals the log segment, publishes it to the lake (off the event loop) and deletes it;
+seals the log segment, publishes it to the lake (in a helper process) and deletes it;
 it also adopts segments left by dead workers and deletes expired salts. On a clean
 shutdown the last segment is published too.
 """
@@ -12,16 +12,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import multiprocessing
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 from pagepulse.config import Settings
 from pagepulse.control import db as control_db
 from pagepulse.control.sites import domain_map
 from pagepulse.ingest import salts
-from pagepulse.ingest.enrich import CountryLookup
+from pagepulse.ingest.enrich import CountryLookup, parse_user_agent
 from pagepulse.ingest.ratelimit import RateLimiter
 from pagepulse.ingest.wal import Segment, WriteAheadLog, claim_orphans
 from pagepulse.ingest.writer import publish_segment
@@ -43,26 +44,32 @@ class IngestService:
         self._sites_loaded = 0.0
         self._salt_day: dt.date | None = None
         self._salt = b""
-        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+        # Publishing runs in its own process: turning rows into Parquet holds the GIL
+        # for tens of milliseconds, which would stall every request in flight.
+        self._publisher = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        )
         self._flusher: asyncio.Task[None] | None = None
         self._unpublished: list[Segment] = []
+        self._closing = False
 
     # --- lifecycle -----------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[IngestService]:
         self._db = control_db.open_database(self.settings.db_path)
+        parse_user_agent("Mozilla/5.0")  # load the parser's rules now, not on a request
         self.wal = WriteAheadLog(self.settings.wal_dir)
         await self._publish_pending(claim_orphans(self.settings.wal_dir))
         self._flusher = asyncio.create_task(self._flush_loop(), name="pagepulse-flusher")
         try:
             yield self
         finally:
+            self._closing = True
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-            last = await self.wal.close()
-            await self._publish_pending([last] if last else [])
+            await self._publish_pending([*self._unpublished, *await self.wal.close()])
             self._publisher.shutdown(wait=True)
             self._db.close()
 
@@ -77,8 +84,7 @@ class IngestService:
     async def flush(self) -> None:
         """Seal the current segment and publish it with any orphans and leftovers."""
         assert self.wal is not None
-        sealed = await self.wal.rotate()
-        segments = [*self._unpublished, *([sealed] if sealed else [])]
+        segments = [*self._unpublished, *await self.wal.rotate()]
         segments += claim_orphans(self.settings.wal_dir)
         self._unpublished = []
         await self._publish_pending(segments)
@@ -98,7 +104,10 @@ class IngestService:
                     "could not publish %d log segment(s); will retry", len(segments) - index
                 )
                 return
-            segment.release(delete=True)
+            if segment.owned and self.wal is not None and not self._closing:
+                await self.wal.recycle(segment)  # ours: reuse the preallocated file
+            else:
+                segment.release(delete=True)  # an orphan, or shutting down
 
     # --- lookups on the request path ------------------------------------------------
 

@@ -3,18 +3,25 @@
 Each worker appends to its own segment file ``wal/<worker>-<seq>.seg`` and holds an
 exclusive ``flock`` on it for as long as the segment is its own. Requests queue
 their records; one commit at a time writes everything queued and fsyncs once (group
-commit), then wakes every waiting request. Records are framed as
-``<u32 length><u32 crc32><payload>`` so a torn tail (a write cut by a crash, never
-acknowledged) is detected and ignored on replay.
+commit), then wakes every waiting request.
+
+Segments are preallocated (written full of zeros once) and recycled after they are
+published, as PostgreSQL does with its WAL: an ``fdatasync`` that only flushes data
+blocks takes ~0.3 ms here, against ~4 ms when each append also grows the file and
+forces a journal commit. A segment starts with a 16-byte header holding a random
+nonce; each record is framed as ``<u32 length><u32 crc32(nonce, payload)>`` so a torn
+tail (a write cut by a crash, never acknowledged) and stale records left from the
+file's previous use both fail the check and end the replay.
 
 Every ``flush_seconds`` the service seals the segment (``rotate``) and the writer
-turns it into Parquet; only then is the segment deleted. A segment whose lock can be
+turns it into Parquet; only then is the segment recycled. A segment whose lock can be
 taken belongs to a dead worker: ``claim_orphans`` hands it to the writer again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import os
@@ -22,13 +29,21 @@ import secrets
 import struct
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-_HEADER = struct.Struct("<II")
 SEGMENT_SUFFIX = ".seg"
+SPARE_SUFFIX = ".spare"
+SEGMENT_BYTES = 32 * 1024 * 1024
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+MAX_SPARES = 2
+_MAGIC = b"PPWAL01\x00"
+_FILE_HEADER = struct.Struct("<8sI4x")  # magic, nonce, padding: 16 bytes
+_RECORD_HEADER = struct.Struct("<II")
+_ZEROS = bytes(1024 * 1024)
 
 
 class LogWriteFailed(OSError):
@@ -38,7 +53,9 @@ class LogWriteFailed(OSError):
 @dataclass
 class Segment:
     path: Path
-    fd: int  # holds the flock until the segment is published and deleted
+    fd: int  # holds the flock until the segment is published and recycled or deleted
+    nonce: int = 0
+    owned: bool = False  # written by this process (recyclable), not adopted from a dead one
 
     def release(self, *, delete: bool) -> None:
         if delete:
@@ -46,21 +63,26 @@ class Segment:
         os.close(self.fd)
 
 
-def frame(payload: bytes) -> bytes:
-    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+def frame(payload: bytes, nonce: int) -> bytes:
+    return _RECORD_HEADER.pack(len(payload), zlib.crc32(payload, nonce)) + payload
 
 
 def read_records(path: Path) -> Iterator[bytes]:
-    """Every intact record of a segment, stopping at the first torn or corrupt one."""
+    """Every intact record of a segment, stopping at the first empty, torn or stale one."""
     data = path.read_bytes()
-    offset, end = 0, len(data)
-    while offset + _HEADER.size <= end:
-        length, crc = _HEADER.unpack_from(data, offset)
-        start = offset + _HEADER.size
-        if start + length > end:
+    if len(data) < _FILE_HEADER.size:
+        return
+    magic, nonce = _FILE_HEADER.unpack_from(data, 0)
+    if magic != _MAGIC:
+        return
+    offset, end = _FILE_HEADER.size, len(data)
+    while offset + _RECORD_HEADER.size <= end:
+        length, crc = _RECORD_HEADER.unpack_from(data, offset)
+        start = offset + _RECORD_HEADER.size
+        if length == 0 or start + length > end:
             return
         payload = data[start : start + length]
-        if zlib.crc32(payload) != crc:
+        if zlib.crc32(payload, nonce) != crc:
             return
         yield payload
         offset = start + length
@@ -76,8 +98,25 @@ def _lock(path: Path, flags: int) -> int | None:
     return fd
 
 
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def claim_orphans(wal_dir: Path) -> list[Segment]:
-    """Segments no live worker holds (their writer died): now ours to publish."""
+    """Segments no live worker holds (their writer died): now ours to publish.
+    Dead workers' spare files are deleted on the way."""
+    for path in wal_dir.glob(f"*{SPARE_SUFFIX}"):
+        try:
+            fd = _lock(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        if fd is not None:
+            path.unlink(missing_ok=True)
+            os.close(fd)
     claimed = []
     for path in sorted(wal_dir.glob(f"*{SEGMENT_SUFFIX}")):
         try:
@@ -86,7 +125,7 @@ def claim_orphans(wal_dir: Path) -> list[Segment]:
             continue  # published and deleted by its owner meanwhile
         if fd is None:
             continue
-        if not path.exists():  # deleted between glob and lock
+        if not path.exists():  # recycled or deleted between glob and lock
             os.close(fd)
             continue
         claimed.append(Segment(path, fd))
@@ -97,51 +136,99 @@ class WriteAheadLog:
     """One worker's log. ``append`` is called on the event loop; file I/O runs on a
     single dedicated thread, so writes, fsyncs and rotations never interleave."""
 
-    def __init__(self, wal_dir: Path):
+    def __init__(self, wal_dir: Path, segment_bytes: int = SEGMENT_BYTES):
         self.wal_dir = wal_dir
+        self.segment_bytes = segment_bytes
         wal_dir.mkdir(parents=True, exist_ok=True)
         self.worker = f"{int(time.time())}-{os.getpid()}-{secrets.token_hex(3)}"
         self._seq = 0
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
-        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._pending: deque[tuple[bytes, asyncio.Future[None]]] = deque()
         self._committing = False
         self._commit_task: asyncio.Task[None] | None = None
+        self._spares: list[Segment] = []
+        self._sealed: list[Segment] = []  # filled up before the flusher came by
         self._segment = self._open_segment()
-        self._size = 0  # bytes known durable in the current segment
-        self.records_in_segment = 0
+        self._offset = _FILE_HEADER.size
+        self._records = 0
+
+    # --- segment files (I/O thread, or start-up) ------------------------------------
 
     def _open_segment(self) -> Segment:
         self._seq += 1
         path = self.wal_dir / f"{self.worker}-{self._seq:08d}{SEGMENT_SUFFIX}"
-        fd = _lock(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND)
-        assert fd is not None, "a fresh segment cannot be locked by anyone else"
-        fd_dir = os.open(self.wal_dir, os.O_RDONLY)
+        if self._spares:
+            segment = self._spares.pop()
+            os.replace(segment.path, path)
+            segment.path = path
+        else:
+            segment = self._preallocate(path)
+        segment.nonce = secrets.randbits(32)
+        os.pwrite(segment.fd, _FILE_HEADER.pack(_MAGIC, segment.nonce), 0)
+        os.fdatasync(segment.fd)
+        _fsync_dir(self.wal_dir)  # the (new) name must survive a crash
+        self._offset = _FILE_HEADER.size
+        self._records = 0
+        return segment
+
+    def _preallocate(self, path: Path) -> Segment:
+        fd = _lock(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        assert fd is not None, "a fresh file cannot be locked by anyone else"
         try:
-            os.fsync(fd_dir)  # the new name itself must survive a crash
-        finally:
-            os.close(fd_dir)
-        self._size = 0
-        self.records_in_segment = 0
-        return Segment(path, fd)
+            for offset in range(0, self.segment_bytes, len(_ZEROS)):
+                os.pwrite(fd, _ZEROS[: self.segment_bytes - offset], offset)
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        return Segment(path, fd, owned=True)
+
+    def _seal_and_open(self) -> None:
+        sealed = self._segment
+        self._segment = self._open_segment()
+        self._sealed.append(sealed)
+
+    def _write_durably(self, data: bytes, count: int) -> None:
+        segment = self._segment
+        try:
+            os.pwrite(segment.fd, data, self._offset)
+            os.fdatasync(segment.fd)
+        except OSError:
+            # Best effort: blank the region so nothing answered 503 is replayed.
+            with contextlib.suppress(OSError):
+                os.pwrite(segment.fd, bytes(len(data)), self._offset)
+            raise
+        self._offset += len(data)
+        self._records += count
+
+    # --- the request path (event loop) ----------------------------------------------
 
     async def append(self, payload: bytes) -> None:
         """Returns once the record is durable; raises ``LogWriteFailed`` otherwise."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((frame(payload), future))
+        self._pending.append((payload, future))
         if not self._committing:
             self._committing = True
             self._commit_task = loop.create_task(self._commit_loop())
         await future
 
+    def _take_batch(self) -> list[tuple[bytes, asyncio.Future[None]]]:
+        batch, size = [], 0
+        while self._pending and size < MAX_BATCH_BYTES:
+            item = self._pending.popleft()
+            batch.append(item)
+            size += len(item[0]) + _RECORD_HEADER.size
+        return batch
+
     async def _commit_loop(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
-                batch, self._pending = self._pending, []
-                data = b"".join(record for record, _ in batch)
+                batch = self._take_batch()
                 try:
-                    await loop.run_in_executor(self._io, self._write_durably, data, len(batch))
+                    await loop.run_in_executor(self._io, self._commit, batch)
                 except OSError as exc:
                     error = LogWriteFailed(exc.errno or errno.EIO, f"write-ahead log: {exc}")
                     for _, future in batch:
@@ -154,57 +241,58 @@ class WriteAheadLog:
         finally:
             self._committing = False
 
-    def _write_durably(self, data: bytes, count: int) -> None:
-        fd = self._segment.fd
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fdatasync(fd)
-        except OSError:
-            # Drop the partial batch so the segment ends on a record boundary; the
-            # callers get 503 and nothing of theirs will be replayed as acknowledged.
-            try:
-                os.ftruncate(fd, self._size)
-            except OSError:
-                self._segment = self._reopen_after_failure()
-            raise
-        self._size += len(data)
-        self.records_in_segment += count
+    def _commit(self, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+        # Framed here, on the I/O thread, because the nonce changes with the segment.
+        size = sum(len(payload) + _RECORD_HEADER.size for payload, _ in batch)
+        if self._offset + size > self.segment_bytes:
+            self._seal_and_open()  # raises OSError when no new segment can be made
+        nonce = self._segment.nonce
+        data = b"".join(frame(payload, nonce) for payload, _ in batch)
+        self._write_durably(data, len(batch))
 
-    def _reopen_after_failure(self) -> Segment:
-        old = self._segment
-        try:
-            return self._open_segment()
-        except OSError:
-            return old
+    # --- the flusher (event loop) ---------------------------------------------------
 
-    async def rotate(self) -> Segment | None:
-        """Seal the current segment and start a new one. Returns the sealed segment
-        (still locked, for the writer), or None when it held no records."""
+    async def rotate(self) -> list[Segment]:
+        """Seal the current segment (when it holds records) and start the next one.
+        Returns the sealed segments, still locked, for the writer."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io, self._rotate)
 
-    def _rotate(self) -> Segment | None:
-        if self.records_in_segment == 0:
-            return None
-        sealed = self._segment
-        try:
-            self._segment = self._open_segment()
-        except OSError:
-            return None  # no room for a new segment: keep appending to this one
+    def _rotate(self) -> list[Segment]:
+        if self._records:
+            # Without room for a new segment, keep appending to this one.
+            with contextlib.suppress(OSError):
+                self._seal_and_open()
+        sealed, self._sealed = self._sealed, []
         return sealed
 
-    async def close(self) -> Segment | None:
-        """Seal the last segment; the caller publishes it. No appends after this."""
+    async def recycle(self, segment: Segment) -> None:
+        """A published segment of ours becomes a spare for a later segment."""
         loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._io, self._recycle, segment)
+
+    def _recycle(self, segment: Segment) -> None:
+        if len(self._spares) >= MAX_SPARES:
+            segment.release(delete=True)
+            return
+        spare = segment.path.with_suffix(SPARE_SUFFIX)
+        os.replace(segment.path, spare)
+        segment.path = spare
+        self._spares.append(segment)
+
+    async def close(self) -> list[Segment]:
+        """Seal the log and drop the spares; returns the segments left to publish.
+        No appends after this."""
         while self._committing or self._pending:
             await asyncio.sleep(0.001)
-        segment = self._segment
-        await loop.run_in_executor(self._io, lambda: None)
+        await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)
         self._io.shutdown(wait=True)
-        if self.records_in_segment == 0:
-            segment.release(delete=True)
-            return None
-        return segment
+        for spare in self._spares:
+            spare.release(delete=True)
+        self._spares = []
+        left, self._sealed = self._sealed, []
+        if self._records:
+            left.append(self._segment)
+        else:
+            self._segment.release(delete=True)
+        return left

@@ -22,11 +22,12 @@ def test_segment_becomes_one_file_per_site_day_and_replay_is_idempotent(tmp_path
     events = tmp_path / "events"
 
     async def fill():
-        wal = WriteAheadLog(tmp_path / "wal")
+        wal = WriteAheadLog(tmp_path / "wal", segment_bytes=1 << 20)
         await wal.append(encode_row(1, row(day1, 7, "/a", {"plan": "pro"})))
         await wal.append(encode_row(1, row(day2, 7, "/b")))
         await wal.append(encode_row(2, row(day2, 9, "/c")))
-        return await wal.close()
+        [segment] = await wal.close()
+        return segment
 
     segment = asyncio.run(fill())
     assert publish_segment(segment.path, events) == 3
