@@ -18,7 +18,9 @@ The model, all vectorised with numpy (no Python loop per visitor or event):
   from a diurnal curve in the site's timezone;
 - per visit: 1..30 pageviews (geometric, about half are bounces) seconds to minutes apart
   (always under 30 minutes), Zipf-distributed pathnames; only the entry pageview carries
-  the referrer and UTM tags; a few visits end with a custom event with props;
+  the referrer and UTM tags (``referrer`` and ``referrer_source`` as the ingest
+  enrichment makes them, so a utm_source names the source); a few visits end with a
+  custom event with props;
 - visits start inside the local day but may run past local midnight;
 - ``visitor_id`` is a random 64-bit id per visitor mixed with the UTC day of each event,
   as the real daily-rotating salt does: a visit across UTC midnight shows two ids.
@@ -38,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 
 from pagepulse.demo import vocabulary as vocab
+from pagepulse.ingest.enrich.referrer import referrer_source
 from pagepulse.lake.importer import US_PER_DAY, split_by_utc_day
 from pagepulse.lake.layout import partition_dir, publish_table
 from pagepulse.lake.schema import EVENT_SCHEMA
@@ -69,8 +72,16 @@ _PLATFORM_DEVICE = np.array(
     [_DEVICES.index(device) for device in vocab.PLATFORMS.columns["device"].to_pylist()]
 )
 _COUNTRY_INDEX = {c: i for i, c in enumerate(vocab.COUNTRIES.columns["country"].to_pylist())}
-_NEWSLETTER_REFERRERS = np.isin(
-    np.array(vocab.REFERRERS.columns["referrer_source"].to_pylist()), vocab.NEWSLETTER_SOURCES
+_REFERRER_URLS = [url for url, _ in vocab.REFERRER_URLS]
+_REFERRER_P = np.array([weight for _, weight in vocab.REFERRER_URLS])
+_REFERRER_P = _REFERRER_P / _REFERRER_P.sum()
+_IS_NEWSLETTER = np.isin(_REFERRER_URLS, vocab.NEWSLETTER_REFERRERS)
+# What ingest stores for each (Referer, utm_source) pair: a utm_source names the source.
+_UTM_SOURCES = vocab.UTM_TAGS.columns["utm_source"].to_pylist()
+_CLEAN_REFERRERS = pa.array([referrer_source(url, "")[0] for url in _REFERRER_URLS], pa.string())
+_SOURCES = pa.array(
+    [referrer_source(url, "", utm)[1] for url in _REFERRER_URLS for utm in _UTM_SOURCES],
+    pa.string(),
 )
 _EVENT_NAMES = pa.array([name for name, _, _ in vocab.EVENTS], pa.string())
 _CUSTOM_EVENT_P = np.array([weight for _, _, weight in vocab.EVENTS[1:]])
@@ -132,12 +143,12 @@ def generate_site_day(spec: SiteSpec, day: dt.date, rng: np.random.Generator) ->
     step = np.where(is_first_visit, 0.0, previous_length + pause)
     visit_start = first_start[visit_visitor] + _group_cumsum(step, visits_per_visitor)
 
-    referrer = rng.choice(len(vocab.REFERRERS), n_visits, p=vocab.REFERRERS.probabilities)
+    referrer = rng.choice(len(_REFERRER_P), n_visits, p=_REFERRER_P)
     tagged = rng.random(n_visits) < vocab.UTM_TAGGED_SHARE
     utm = np.where(
         tagged, rng.choice(len(vocab.UTM_TAGS), n_visits, p=vocab.UTM_TAGS.probabilities), 0
     )
-    utm = np.where(_NEWSLETTER_REFERRERS[referrer], vocab.UTM_NEWSLETTER_ROW, utm)
+    utm = np.where(_IS_NEWSLETTER[referrer], vocab.UTM_NEWSLETTER_ROW, utm)
 
     event_visit = np.concatenate((pv_visit, ce_visit))
     event_offset = np.concatenate((pv_offset, ce_offset))
@@ -166,7 +177,8 @@ def generate_site_day(spec: SiteSpec, day: dt.date, rng: np.random.Generator) ->
         "name": _EVENT_NAMES.take(event_kind),
         "hostname": pa.array([spec.domain], pa.string()).take(np.zeros(n, np.int64)),
         "pathname": paths.take(event_path),
-        **{k: v.take(event_referrer) for k, v in vocab.REFERRERS.columns.items()},
+        "referrer": _CLEAN_REFERRERS.take(event_referrer),
+        "referrer_source": _SOURCES.take(event_referrer * len(_UTM_SOURCES) + event_utm),
         **{k: v.take(event_utm) for k, v in vocab.UTM_TAGS.columns.items()},
         "country": vocab.COUNTRIES.columns["country"].take(visitors.country[event_visitor]),
         **{k: v.take(platform) for k, v in vocab.PLATFORMS.columns.items()},

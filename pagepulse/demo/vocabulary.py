@@ -3,8 +3,9 @@
 Only data lives here: platforms (device, OS, browser with versions), countries,
 referrers, UTM campaigns, custom events, each site's pathnames, and the daily and weekly
 rhythm. Every table is a list of values plus weights; ``generator.py`` turns them into
-index arrays. Referrer sources are spelled as the ingest enrichment names them: a known
-name ("Google", "Hacker News") or else the bare host.
+index arrays. Values are what the ingest path would store: OS versions as user agents
+report them (Windows 11 says "10", every macOS says "10.15"), referrers cleaned and named
+by the ingest enrichment itself.
 """
 
 from __future__ import annotations
@@ -48,12 +49,12 @@ _PLATFORMS = [
     ),
     ("tablet", "iOS", {"17.5": 2, "18.1": 3}, {"Safari": 9, "Chrome": 1}, 5),
     ("tablet", "Android", {"14": 1, "13": 1}, {"Chrome": 1}, 2),
-    ("laptop", "Windows", {"10": 4, "11": 5}, {"Chrome": 6, "Edge": 3, "Firefox": 1}, 14),
-    ("laptop", "macOS", {"14": 5, "13": 2, "15": 2}, {"Safari": 4, "Chrome": 5, "Firefox": 1}, 10),
+    ("laptop", "Windows", {"10": 1}, {"Chrome": 6, "Edge": 3, "Firefox": 1}, 14),
+    ("laptop", "macOS", {"10.15": 1}, {"Safari": 4, "Chrome": 5, "Firefox": 1}, 10),
     ("laptop", "Linux", {"": 1}, {"Firefox": 5, "Chrome": 5}, 2),
     ("laptop", "Chrome OS", {"": 1}, {"Chrome": 1}, 1),
-    ("desktop", "Windows", {"10": 5, "11": 4}, {"Chrome": 6, "Edge": 2, "Firefox": 2}, 12),
-    ("desktop", "macOS", {"14": 5, "15": 3}, {"Safari": 3, "Chrome": 6, "Firefox": 1}, 6),
+    ("desktop", "Windows", {"10": 1}, {"Chrome": 6, "Edge": 2, "Firefox": 2}, 12),
+    ("desktop", "macOS", {"10.15": 1}, {"Safari": 3, "Chrome": 6, "Firefox": 1}, 6),
     ("desktop", "Linux", {"": 1}, {"Firefox": 6, "Chrome": 4}, 4),
 ]
 
@@ -156,33 +157,35 @@ HOME_COUNTRY = {
 }
 HOME_COUNTRY_SHARE = 0.35
 
-# Row 0 is direct traffic: no referrer at all.
-REFERRERS = Weighted.of(
-    ("referrer", "referrer_source"),
-    [
-        ("", "", 40),
-        ("https://www.google.com/", "Google", 26),
-        ("https://www.bing.com/", "Bing", 4),
-        ("https://duckduckgo.com/", "DuckDuckGo", 3),
-        ("https://t.co/", "Twitter", 3.5),
-        ("https://www.reddit.com/r/programming/", "Reddit", 2),
-        ("https://www.reddit.com/r/webdev/", "Reddit", 1.5),
-        ("https://news.ycombinator.com/", "Hacker News", 3),
-        ("https://github.com/", "GitHub", 3),
-        ("https://www.linkedin.com/", "LinkedIn", 1.5),
-        ("https://l.facebook.com/", "Facebook", 1.5),
-        ("https://search.brave.com/", "Brave", 0.8),
-        ("https://www.ecosia.org/", "Ecosia", 0.5),
-        ("https://lobste.rs/", "lobste.rs", 0.7),
-        ("https://dev.to/", "dev.to", 1),
-        ("https://stackoverflow.com/", "Stack Overflow", 1),
-        ("https://pycoders.com/", "pycoders.com", 0.6),
-        ("https://buttondown.email/", "buttondown.email", 0.8),
-        ("https://newsletter.example.org/", "newsletter.example.org", 0.6),
-        ("https://blog.example.net/", "blog.example.net", 0.5),
-    ],
+# The Referer header as browsers send it; row 0 is direct traffic. The stored
+# ``referrer`` and ``referrer_source`` come from the ingest enrichment (see generator).
+REFERRER_URLS = (
+    ("", 40),
+    ("https://www.google.com/", 26),
+    ("https://www.bing.com/", 4),
+    ("https://duckduckgo.com/", 3),
+    ("https://t.co/", 3.5),
+    ("https://www.reddit.com/r/programming/", 2),
+    ("https://www.reddit.com/r/webdev/", 1.5),
+    ("https://news.ycombinator.com/", 3),
+    ("https://github.com/", 3),
+    ("https://www.linkedin.com/", 1.5),
+    ("https://l.facebook.com/", 1.5),
+    ("https://search.brave.com/", 0.8),
+    ("https://www.ecosia.org/", 0.5),
+    ("https://lobste.rs/", 0.7),
+    ("https://dev.to/", 1),
+    ("https://stackoverflow.com/", 1),
+    ("https://pycoders.com/", 0.6),
+    ("https://buttondown.email/", 0.8),
+    ("https://newsletter.example.org/", 0.6),
+    ("https://blog.example.net/", 0.5),
 )
-NEWSLETTER_SOURCES = ("pycoders.com", "buttondown.email", "newsletter.example.org")
+NEWSLETTER_REFERRERS = (
+    "https://pycoders.com/",
+    "https://buttondown.email/",
+    "https://newsletter.example.org/",
+)
 
 UTM_COLUMNS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 # Row 0: no UTM tags. The weights of the other rows are relative to each other only: the
