@@ -220,7 +220,8 @@ def _count_events(data_dir: Path, site_id: int) -> int:
     if not files:
         return 0
     with duckdb.connect() as conn:
-        return conn.execute("SELECT count(*) FROM read_parquet($files)", {"files": files}).fetchone()[0]
+        query = "SELECT count(*) FROM read_parquet($files)"
+        return conn.execute(query, {"files": files}).fetchone()[0]
 
 
 def measure(workers: int, seconds: float, connections: int, warmup: float = 2.0) -> LoadResult:

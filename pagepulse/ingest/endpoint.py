@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+import sqlite3
 import time
 
 import orjson
@@ -52,6 +53,11 @@ async def _send(send, status: int, body: bytes, headers: list[tuple[bytes, bytes
 
 async def _errors(send, status: int, errors: list[str], extra=()) -> None:
     await _send(send, status, orjson.dumps({"errors": errors}), [_JSON, *extra])
+
+
+async def _unavailable(send) -> None:
+    errors = ["storage unavailable: event not stored, retry later"]
+    await _errors(send, 503, errors, [(b"retry-after", b"5")])
 
 
 async def _read_body(receive) -> bytes:
@@ -124,7 +130,11 @@ class IngestEndpoint:
         )
         now_ns = time.time_ns()
         now = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
-        salt = self.service.salt(now)
+        try:
+            salt = self.service.salt(now)
+        except (OSError, sqlite3.Error):  # a new day's salt could not be stored
+            await _unavailable(send)
+            return
         referrer, source = referrer_source(beacon.referrer, page.hostname, page.ref)
         country = self.service.countries.country(ip)
         device = device_class(beacon.screen_width)
@@ -160,11 +170,6 @@ class IngestEndpoint:
             else:
                 await asyncio.gather(*(self.service.wal.append(r) for r in records))
         except LogWriteFailed:
-            await _errors(
-                send,
-                503,
-                ["storage unavailable: event not stored, retry later"],
-                [(b"retry-after", b"5")],
-            )
+            await _unavailable(send)
             return
         await _send(send, 202, b"ok", [_TEXT])

@@ -16,11 +16,14 @@ SALT_BYTES = 16
 
 def get_salt(conn: sqlite3.Connection, day: dt.date) -> bytes:
     """The salt for ``day`` (created when missing)."""
-    conn.execute(
-        "INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)",
-        (day.isoformat(), secrets.token_bytes(SALT_BYTES)),
-    )
-    row = conn.execute("SELECT salt FROM salts WHERE day = ?", (day.isoformat(),)).fetchone()
+    select = "SELECT salt FROM salts WHERE day = ?"
+    row = conn.execute(select, (day.isoformat(),)).fetchone()
+    if row is None:
+        conn.execute(
+            "INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)",
+            (day.isoformat(), secrets.token_bytes(SALT_BYTES)),
+        )
+        row = conn.execute(select, (day.isoformat(),)).fetchone()
     return bytes(row[0])
 
 

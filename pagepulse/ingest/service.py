@@ -52,6 +52,7 @@ class IngestService:
         self._flusher: asyncio.Task[None] | None = None
         self._unpublished: list[Segment] = []
         self._closing = False
+        self._stopping = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -59,23 +60,28 @@ class IngestService:
     async def running(self) -> AsyncIterator[IngestService]:
         self._db = control_db.open_database(self.settings.db_path)
         parse_user_agent("Mozilla/5.0")  # load the parser's rules now, not on a request
-        self.wal = WriteAheadLog(self.settings.wal_dir)
+        self._rotate_salts(dt.datetime.now(dt.UTC))
+        self.wal = WriteAheadLog(self.settings.wal_dir, self.settings.wal_segment_bytes)
         await self._publish_pending(claim_orphans(self.settings.wal_dir))
         self._flusher = asyncio.create_task(self._flush_loop(), name="pagepulse-flusher")
         try:
             yield self
         finally:
+            # Let a flush in progress finish: cancelling it midway would leave the
+            # segments it sealed unpublished until the next start.
             self._closing = True
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            self._stopping.set()
+            await self._flusher
             await self._publish_pending([*self._unpublished, *await self.wal.close()])
             self._publisher.shutdown(wait=True)
             self._db.close()
 
     async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.flush_seconds)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.flush_seconds)
+            if self._stopping.is_set():
+                return
             try:
                 await self.flush()
             except Exception:  # keep flushing: the log still holds everything
@@ -88,7 +94,9 @@ class IngestService:
         segments += claim_orphans(self.settings.wal_dir)
         self._unpublished = []
         await self._publish_pending(segments)
-        self._rotate_salts(dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        if now.date() != self._salt_day:  # midnight UTC: delete the expired salt now
+            self._rotate_salts(now)
 
     async def _publish_pending(self, segments: list[Segment]) -> None:
         loop = asyncio.get_running_loop()
@@ -97,7 +105,7 @@ class IngestService:
                 await loop.run_in_executor(
                     self._publisher, publish_segment, segment.path, self.settings.events_dir
                 )
-            except OSError:
+            except Exception:
                 # e.g. the disk is full: keep the segment (and its lock) and retry later.
                 self._unpublished.extend(segments[index:])
                 log.warning(

@@ -1,8 +1,8 @@
 """Where lake files live, and how a file is published so no reader sees half of it.
 
 ``data/events/site_id=<id>/date=<YYYY-MM-DD>/<name>.parquet``: ``date`` is the UTC
-day of ``ts``. A file is written under a temporary name starting with ``.`` (readers
-and globs skip it), fsynced, renamed into place, and the folder fsynced.
+day of ``ts``. A file is written under a temporary name (``.<name>.<pid>.tmp``, which
+no ``*.parquet`` glob matches), fsynced, renamed into place, and the folder fsynced.
 """
 
 from __future__ import annotations
@@ -67,13 +67,17 @@ def publish_table(table: pa.Table, final_path: Path, *, sort: bool = True) -> Pa
     if sort and table.num_rows:
         table = table.sort_by(SORT_KEYS)
     tmp = folder / f".{final_path.name}.{os.getpid()}.tmp"
-    pq.write_table(table, tmp, **PARQUET_OPTIONS)
-    fd = os.open(tmp, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final_path)
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # e.g. the disk filled up mid-write
+        raise
     fsync_dir(folder)
     if created:
         fsync_dir(folder.parent)
