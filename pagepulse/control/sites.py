@@ -8,9 +8,7 @@ import zoneinfo
 from dataclasses import dataclass
 
 # A hostname, optionally with a path prefix is not allowed: sites are whole hosts.
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$"
-)
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,9 @@ def validate_timezone(name: str) -> str:
     return name
 
 
-def create_site(conn: sqlite3.Connection, domain: str, owner_id: int, timezone: str = "UTC") -> Site:
+def create_site(
+    conn: sqlite3.Connection, domain: str, owner_id: int, timezone: str = "UTC"
+) -> Site:
     domain = normalise_domain(domain)
     timezone = validate_timezone(timezone)
     try:

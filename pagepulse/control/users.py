@@ -54,16 +54,12 @@ def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
 
 
 def get_user_by_email(conn: sqlite3.Connection, email: str) -> User | None:
-    row = conn.execute(
-        "SELECT * FROM users WHERE email = ?", (normalise_email(email),)
-    ).fetchone()
+    row = conn.execute("SELECT * FROM users WHERE email = ?", (normalise_email(email),)).fetchone()
     return _from_row(row) if row else None
 
 
 def authenticate(conn: sqlite3.Connection, email: str, password: str) -> User | None:
-    row = conn.execute(
-        "SELECT * FROM users WHERE email = ?", (normalise_email(email),)
-    ).fetchone()
+    row = conn.execute("SELECT * FROM users WHERE email = ?", (normalise_email(email),)).fetchone()
     if row is None:
         _passwords.verify(password, _DUMMY_HASH)
         return None
