@@ -9,6 +9,7 @@ from pagepulse.config import Settings, get_settings
 from pagepulse.ingest.endpoint import INGEST_PATHS, IngestEndpoint
 from pagepulse.ingest.service import IngestService
 from pagepulse.ingest.tracker import router as tracker_router
+from pagepulse.ingest.tracker import tracker_size_gzip
 from pagepulse.web.app import create_web_app
 
 
@@ -26,6 +27,7 @@ class PagePulseApp:
 
 def create_app(settings: Settings | None = None) -> PagePulseApp:
     settings = settings or get_settings()
+    tracker_size_gzip()  # fails now, naming `make assets`, when the tracker is not built
     service = IngestService(settings)
     web = create_web_app(settings, lifespan_hooks=[lambda _app: service.running()])
     web.include_router(tracker_router)
