@@ -1,0 +1,307 @@
+"""The only door to DuckDB: load a ``queries/<name>.sql`` file, check its parameters, run it.
+
+Every question the dashboard or the API asks is one SQL file in ``queries/`` whose
+header comment says what it answers, its parameters and its columns. :func:`run`:
+
+* loads and caches the file, and checks at load time that the ``-- Parameters:``
+  header lists exactly the ``$names`` the SQL uses;
+* takes the parameters the request context supplies from a :class:`Scope` (``$files``
+  — the Parquet files of the UTC days the period overlaps, never a glob of the lake —
+  ``$start``, ``$end``, ``$tz`` and one ``$filter_<dimension>`` per dimension) plus
+  the caller's own, and rejects a missing or an unused one;
+* binds everything as DuckDB ``$named`` parameters: no value is ever spliced in;
+* runs on a per-thread DuckDB connection with a time limit (the connection is
+  interrupted), and off the event loop in :func:`run_async`;
+* for a paginated query (one declaring ``$limit``), asks for ``limit + 1`` rows and
+  turns the extra row into ``has_more``.
+
+Two kinds of query. One that reads ``read_parquet($files)`` works on the lake
+directly. Any other reads the *scope tables*, per-connection temp tables that the
+``scope_events``, ``scope_visits`` and ``scope_hits`` steps build from the lake for
+one (site, period, filters): visits are sessionised once per request, then each widget
+is a cheap aggregate. They are rebuilt only when the scope or its files change.
+(Compacted visit files, later, plug in here: the scope steps read them instead.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import tempfile
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+
+from pagepulse.lake.layout import partition_files
+from pagepulse.lake.schema import EVENT_SCHEMA
+from pagepulse.query.filters import Filter, filter_params
+from pagepulse.query.periods import Period
+
+QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
+MACROS = "_macros"
+SCOPE_STEPS = ("scope_events", "scope_visits", "scope_hits")
+DEFAULT_TIMEOUT_S = 30.0
+
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_QUERY_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class QueryError(Exception):
+    """A query file is malformed, or was called with the wrong parameters."""
+
+
+class QueryTimeout(QueryError):
+    """The query ran past its time limit and was interrupted."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFile:
+    name: str
+    sql: str
+    summary: str
+    parameters: frozenset[str]
+
+    @property
+    def paginated(self) -> bool:
+        return "limit" in self.parameters
+
+    @property
+    def reads_lake(self) -> bool:
+        return "files" in self.parameters
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    rows: list[dict[str, Any]]
+    has_more: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a dashboard request looks at: one site's events over a local period, filtered."""
+
+    events_dir: Path
+    site_id: int
+    period: Period
+    filters: tuple[Filter, ...] = ()
+
+    def files(self) -> list[Path]:
+        return partition_files(self.events_dir, self.site_id, self.period.utc_days())
+
+    def with_period(self, period: Period) -> Scope:
+        return Scope(self.events_dir, self.site_id, period, self.filters)
+
+    def params(self, files: list[Path]) -> dict[str, Any]:
+        # A range without files still runs every query, on an empty stand-in file:
+        # read_parquet() refuses an empty list, and empty results then need no
+        # special case anywhere (zero-filled timeseries, zero top stats).
+        paths = [str(path) for path in files] or [str(_empty_events_file())]
+        return {
+            "files": paths,
+            "start": self.period.utc_start,
+            "end": self.period.utc_end,
+            "tz": self.period.timezone,
+            **filter_params(self.filters),
+        }
+
+
+def query_names() -> list[str]:
+    """Every query file but the ``_``-prefixed helpers."""
+    return sorted(p.stem for p in QUERIES_DIR.glob("*.sql") if not p.stem.startswith("_"))
+
+
+@functools.cache
+def load(name: str) -> QueryFile:
+    if not _QUERY_NAME.match(name):
+        raise QueryError(f"bad query name {name!r}")
+    path = QUERIES_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise QueryError(f"no query file {path}")
+    sql = path.read_text()
+    header = _header(sql)
+    if not header or not header[0].startswith(f"{name}: "):
+        raise QueryError(f"{path.name} must start with '-- {name}: <what it answers>'")
+    declared = _declared_parameters(header, path.name)
+    body = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    used = set(_PARAM.findall(body))
+    if used != declared:
+        raise QueryError(
+            f"{path.name}: parameters used {sorted(used)} but declared {sorted(declared)}"
+        )
+    return QueryFile(name, sql, header[0].split(": ", 1)[1], frozenset(declared))
+
+
+def run(
+    name: str,
+    scope: Scope | None = None,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+    **params: Any,
+) -> Result:
+    """Run ``queries/<name>.sql`` on this thread's connection and return its rows."""
+    query = load(name)
+    connection = _connection()
+    with _time_limit(connection, timeout):
+        context: dict[str, Any] = {}
+        if scope is not None:
+            files = scope.files()
+            context = scope.params(files)
+            if not query.reads_lake:
+                _prepare_scope(connection, scope, files, context)
+        return _execute(connection, query, context, params)
+
+
+async def run_async(
+    name: str, scope: Scope | None = None, *, timeout: float | None = DEFAULT_TIMEOUT_S, **params
+) -> Result:
+    """:func:`run` on the query thread pool, so the event loop never waits on DuckDB."""
+    call = functools.partial(run, name, scope, timeout=timeout, **params)
+    return await asyncio.get_running_loop().run_in_executor(executor(), call)
+
+
+@functools.cache
+def executor() -> ThreadPoolExecutor:
+    # DuckDB already spreads one query over every core; a few threads let short
+    # queries pass a long one without oversubscribing the machine.
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="pagepulse-query")
+
+
+def _execute(
+    connection: duckdb.DuckDBPyConnection,
+    query: QueryFile,
+    context: Mapping[str, Any],
+    given: Mapping[str, Any],
+) -> Result:
+    overlap = set(given) & set(context)
+    if overlap:
+        raise QueryError(f"{query.name}: {sorted(overlap)} come from the scope, not the caller")
+    unused = set(given) - query.parameters
+    if unused:
+        raise QueryError(f"{query.name}: unused parameters {sorted(unused)}")
+    available = {**context, **given}
+    missing = query.parameters - set(available)
+    if missing:
+        raise QueryError(f"{query.name}: missing parameters {sorted(missing)}")
+    bound = {key: available[key] for key in query.parameters}
+    if query.paginated:
+        limit = bound["limit"]
+        if not isinstance(limit, int) or limit < 1 or bound.get("offset", 0) < 0:
+            raise QueryError(f"{query.name}: limit must be >= 1 and offset >= 0")
+        bound["limit"] = limit + 1
+    cursor = connection.execute(query.sql, bound)
+    if cursor.description is None:
+        return Result([])
+    columns = [column[0] for column in cursor.description]
+    rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    if query.paginated and len(rows) > given["limit"]:
+        return Result(rows[: given["limit"]], has_more=True)
+    return Result(rows)
+
+
+@dataclass
+class _ConnectionState:
+    connection: duckdb.DuckDBPyConnection
+    scope_key: tuple | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_local = threading.local()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    return _state().connection
+
+
+def _state() -> _ConnectionState:
+    state = getattr(_local, "state", None)
+    if state is None:
+        connection = duckdb.connect(
+            config={
+                # Rows come back in ORDER BY order anyway; not keeping insertion order
+                # makes building the scope tables markedly faster.
+                "preserve_insertion_order": False,
+            }
+        )
+        # Timestamps come back as UTC whatever the server's zone (local times are
+        # made explicitly, with the site's timezone).
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.execute("SET enable_progress_bar = false")
+        connection.execute(load_macros())
+        state = _local.state = _ConnectionState(connection)
+    return state
+
+
+@functools.cache
+def load_macros() -> str:
+    return (QUERIES_DIR / f"{MACROS}.sql").read_text()
+
+
+def _prepare_scope(
+    connection: duckdb.DuckDBPyConnection,
+    scope: Scope,
+    files: list[Path],
+    context: Mapping[str, Any],
+) -> None:
+    # Appends land in new files (and compaction replaces files), so names, sizes and
+    # mtimes tell whether the tables built last time still hold.
+    key = (scope, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    state = _state()
+    if state.scope_key == key:
+        return
+    state.scope_key = None
+    for step in SCOPE_STEPS:
+        query = load(step)
+        _execute(connection, query, {k: context[k] for k in query.parameters}, {})
+    state.scope_key = key
+
+
+class _time_limit:
+    """Interrupt the connection when the block runs past ``timeout`` seconds."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, timeout: float | None) -> None:
+        self.connection = connection
+        self.timer = threading.Timer(timeout, connection.interrupt) if timeout else None
+
+    def __enter__(self) -> None:
+        if self.timer:
+            self.timer.start()
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        if self.timer:
+            self.timer.cancel()
+        if isinstance(exc, duckdb.InterruptException):
+            # Half-built scope tables must not be taken for finished ones.
+            _state().scope_key = None
+            raise QueryTimeout(f"query interrupted after {self.timer.interval:.1f}s") from exc
+
+
+@functools.cache
+def _empty_events_file() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="pagepulse-empty-")) / "empty.parquet"
+    pq.write_table(EVENT_SCHEMA.empty_table(), path)
+    return path
+
+
+def _header(sql: str) -> list[str]:
+    """The leading comment block, one entry per line, ``-- `` stripped."""
+    lines = []
+    for line in sql.splitlines():
+        if not line.startswith("--"):
+            break
+        lines.append(line[2:].strip())
+    return lines
+
+
+def _declared_parameters(header: list[str], filename: str) -> set[str]:
+    text = "\n".join(header)
+    match = re.search(r"^Parameters:(.*?)^Columns:", text, re.MULTILINE | re.DOTALL)
+    if not match or "Columns:" not in text:
+        raise QueryError(f"{filename}: header needs 'Parameters:' then 'Columns:' lines")
+    return set(_PARAM.findall(match.group(1)))

@@ -1,0 +1,217 @@
+"""The runner: parameters checked, files listed by day, pagination, time limit, async."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from pagepulse.query import (
+    Filter,
+    Period,
+    QueryError,
+    QueryTimeout,
+    Scope,
+    current_visitors,
+    run,
+    run_async,
+    runner,
+    top_stats,
+    widget,
+)
+from tests.query.helpers import event, write_events
+
+UTC = dt.UTC
+T0 = dt.datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def minutes(n: float) -> dt.timedelta:
+    return dt.timedelta(minutes=n)
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    events_dir = tmp_path / "events"
+    write_events(
+        events_dir,
+        1,
+        [
+            # visitor 1: a bounce from Google, then 40 min later a 2-page visit
+            event(T0, 1, pathname="/", referrer_source="Google", country="US", browser="Chrome"),
+            event(T0 + minutes(40), 1, pathname="/docs", country="US", browser="Chrome"),
+            event(T0 + minutes(41), 1, pathname="/pricing", country="US", browser="Chrome"),
+            event(
+                T0 + minutes(42), 1, "Signup", pathname="/pricing", country="US", browser="Chrome"
+            ),
+            # visitor 2: a 3-pageview visit with 29-minute gaps (one visit)
+            event(T0, 2, pathname="/blog", country="DE", browser="Firefox", browser_version="128"),
+            event(
+                T0 + minutes(29),
+                2,
+                pathname="/",
+                country="DE",
+                browser="Firefox",
+                browser_version="128",
+            ),
+            event(
+                T0 + minutes(58),
+                2,
+                pathname="/docs",
+                country="DE",
+                browser="Firefox",
+                browser_version="128",
+            ),
+        ],
+    )
+    write_events(events_dir, 2, [event(T0, 9, pathname="/other")])
+    return events_dir
+
+
+def scope(lake: Path, *filters: Filter) -> Scope:
+    return Scope(lake, 1, Period(T0.date(), T0.date(), "UTC"), filters)
+
+
+def test_top_stats_exact(lake):
+    assert top_stats(scope(lake)) == {
+        "visitors": 2,
+        "visits": 3,
+        "pageviews": 6,
+        "views_per_visit": 2.0,
+        "bounce_rate": 33,
+        "visit_duration": (0 + 120 + 58 * 60 + 1) // 3,  # (0 + 2 min + 58 min) / 3 = 1240 s
+        "events": 1,
+    }
+
+
+def test_widgets_exact(lake):
+    s = scope(lake)
+    assert widget(s, "entry_pages").rows == [
+        {"name": "/", "visitors": 1, "visits": 1, "bounce_rate": 100, "visit_duration": 0},
+        {"name": "/blog", "visitors": 1, "visits": 1, "bounce_rate": 0, "visit_duration": 3480},
+        {"name": "/docs", "visitors": 1, "visits": 1, "bounce_rate": 0, "visit_duration": 120},
+    ]
+    assert widget(s, "exit_pages").rows == [
+        {"name": "/", "visitors": 1, "visits": 1, "exit_rate": 50},
+        {"name": "/docs", "visitors": 1, "visits": 1, "exit_rate": 50},
+        {"name": "/pricing", "visitors": 1, "visits": 1, "exit_rate": 100},
+    ]
+    assert widget(s, "top_pages").rows == [
+        {"name": "/", "visitors": 2, "pageviews": 2, "bounce_rate": 100},
+        {"name": "/docs", "visitors": 2, "pageviews": 2, "bounce_rate": 0},
+        {"name": "/blog", "visitors": 1, "pageviews": 1, "bounce_rate": 0},
+        {"name": "/pricing", "visitors": 1, "pageviews": 1, "bounce_rate": None},
+    ]
+    assert widget(s, "sources").rows == [
+        {
+            "parent": "",
+            "name": "",
+            "visitors": 2,
+            "visits": 2,
+            "bounce_rate": 0,
+            "visit_duration": 1800,
+        },
+        {
+            "parent": "",
+            "name": "Google",
+            "visitors": 1,
+            "visits": 1,
+            "bounce_rate": 100,
+            "visit_duration": 0,
+        },
+    ]
+    assert widget(s, "browser_versions").rows == [
+        {
+            "parent": "Chrome",
+            "name": "",
+            "visitors": 1,
+            "visits": 2,
+            "bounce_rate": 50,
+            "visit_duration": 60,
+        },
+        {
+            "parent": "Firefox",
+            "name": "128",
+            "visitors": 1,
+            "visits": 1,
+            "bounce_rate": 0,
+            "visit_duration": 3480,
+        },
+    ]
+    assert widget(s, "custom_events").rows == [
+        {"name": "Signup", "visitors": 1, "events": 1, "conversion_rate": 50.0},
+    ]
+
+
+def test_page_filter_selects_visits_with_the_page_and_counts_its_pageviews(lake):
+    s = scope(lake, Filter.of("event:page", "is", "/docs"))
+    stats = top_stats(s)
+    assert (stats["visits"], stats["visitors"], stats["pageviews"], stats["events"]) == (2, 2, 2, 0)
+    assert [r["name"] for r in widget(s, "entry_pages").rows] == ["/blog", "/docs"]
+
+
+def test_visit_filter_and_timeseries_by_hour(lake):
+    s = scope(lake, Filter.of("visit:country", "is_not", "DE"))
+    rows = run("timeseries", s, interval="hour").rows
+    assert len(rows) == 24
+    assert [(r["bucket"].hour, r["visits"], r["pageviews"]) for r in rows if r["visits"]] == [
+        (12, 2, 3)
+    ]
+
+
+def test_pagination_sets_has_more_once(lake):
+    first = widget(scope(lake), "top_pages", limit=3)
+    assert len(first.rows) == 3 and first.has_more
+    rest = widget(scope(lake), "top_pages", limit=3, offset=3)
+    assert [r["name"] for r in rest.rows] == ["/pricing"] and not rest.has_more
+
+
+def test_empty_range_gives_zeros_not_an_error(lake):
+    empty = Scope(lake, 1, Period(dt.date(2020, 1, 1), dt.date(2020, 1, 2), "Asia/Tokyo"))
+    assert empty.files() == []
+    assert top_stats(empty)["visits"] == 0
+    assert [r["visits"] for r in run("timeseries", empty, interval="day").rows] == [0, 0]
+    assert widget(empty, "sources").rows == []
+
+
+def test_files_are_the_partitions_of_the_overlapping_utc_days_only(lake):
+    # Tokyo's 2025-06-10 is 06-09 15:00 .. 06-10 15:00 UTC: two UTC days, one exists.
+    s = Scope(lake, 1, Period(T0.date(), T0.date(), "Asia/Tokyo"))
+    assert Period(T0.date(), T0.date(), "Asia/Tokyo").utc_days() == [
+        dt.date(2025, 6, 9),
+        dt.date(2025, 6, 10),
+    ]
+    assert [p.parent.name for p in s.files()] == ["date=2025-06-10"]
+
+
+def test_current_visitors(lake):
+    assert current_visitors(lake, 1, "UTC", now=T0 + minutes(59)) == 1
+    assert current_visitors(lake, 1, "UTC", now=T0 + minutes(3)) == 2
+
+
+def test_parameters_are_checked(lake):
+    with pytest.raises(QueryError, match="missing"):
+        run("breakdown", scope(lake), limit=5, offset=0)
+    with pytest.raises(QueryError, match="unused"):
+        run("top_stats", scope(lake), limit=5)
+    with pytest.raises(QueryError, match="scope"):
+        run("current_visitors", scope(lake), files=[], since=T0, until=T0)
+    with pytest.raises(QueryError):
+        run("../etc/passwd")
+
+
+def test_time_limit_interrupts(lake, monkeypatch):
+    def endless(connection, *args):
+        return connection.execute("SELECT sum(i) FROM range(1000000000000) AS t(i)").fetchall()
+
+    monkeypatch.setattr(runner, "_execute", endless)
+    with pytest.raises(QueryTimeout):
+        run("top_stats", scope(lake, Filter.of("visit:country", "contains", "U")), timeout=0.2)
+    monkeypatch.undo()
+    assert top_stats(scope(lake))["visits"] == 3  # the connection still works
+
+
+def test_run_async(lake):
+    result = asyncio.run(run_async("top_stats", scope(lake)))
+    assert result.rows[0]["visits"] == 3
