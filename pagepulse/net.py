@@ -34,8 +34,10 @@ def _trusted(
     return any(address.version == net.version and address in net for net in proxies)
 
 
+@lru_cache(maxsize=65536)
 def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[IPNetwork]) -> str:
-    """The client's address as text ("" when unknown)."""
+    """The client's address as text ("" when unknown). Cached: it runs on every event,
+    and the same visitor sends many (the cache lives in memory only, like the IP)."""
     if not forwarded_for or not proxies:
         return peer or ""  # the ASGI server gives the peer as a valid address
     peer_addr = _parse(peer) if peer else None
