@@ -53,16 +53,23 @@ DOMAIN = "bench.pagepulse.test"
 
 @dataclass
 class LoadResult:
+    name: str
     workers: int
     sent: int
     accepted: int
     errors: int
     seconds: float
     latencies_ms: list[float]
+    server_cpu_seconds: float
 
     @property
     def rate(self) -> float:
         return self.accepted / self.seconds
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        """Server CPU per event: robust to a noisy machine, unlike events/s."""
+        return self.server_cpu_seconds / max(self.accepted, 1) * 1e6
 
     def percentile(self, q: float) -> float:
         if not self.latencies_ms:
@@ -155,7 +162,32 @@ class _Load:
             self.latencies.append(seconds * 1000)
 
 
-async def _drive(port: int, connections: int, seconds: float, warmup: float) -> _Load:
+def _cpu_seconds(root_pid: int) -> float:
+    """User + system CPU time of a process and all its descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root_pid}, [root_pid]
+    while frontier:
+        pid = frontier.pop()
+        children = [c for c, p in parents.items() if p == pid and c not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+async def _drive(
+    port: int, connections: int, seconds: float, warmup: float, server_pid: int
+) -> _Load:
     load = _Load(_requests(5000, port))
     loop = asyncio.get_running_loop()
     conns = [
@@ -166,9 +198,10 @@ async def _drive(port: int, connections: int, seconds: float, warmup: float) -> 
     load.latencies.clear()
     start_accepted, start_errors = load.accepted, load.errors
     load.measuring = True
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _cpu_seconds(server_pid)
     await asyncio.sleep(seconds)
     load.measured_seconds = time.perf_counter() - started
+    load.server_cpu_seconds = _cpu_seconds(server_pid) - cpu_before
     load.measured_accepted = load.accepted - start_accepted
     load.measured_errors = load.errors - start_errors
     load.measuring = False
@@ -224,7 +257,10 @@ def _count_events(data_dir: Path, site_id: int) -> int:
         return conn.execute(query, {"files": files}).fetchone()[0]
 
 
-def measure(workers: int, seconds: float, connections: int, warmup: float = 2.0) -> LoadResult:
+def measure(
+    workers: int, seconds: float, connections: int, warmup: float = 2.0, *, noop: bool = False
+) -> LoadResult:
+    """One run against a fresh server: PagePulse, or (``noop``) the do-nothing floor."""
     with tempfile.TemporaryDirectory(prefix="pagepulse-bench-") as tmp:
         data_dir = Path(tmp)
         site_id = _prepare(data_dir)
@@ -237,24 +273,30 @@ def measure(workers: int, seconds: float, connections: int, warmup: float = 2.0)
             "PAGEPULSE_RATE_LIMIT_BURST": "1000000",
             "PAGEPULSE_LOG_LEVEL": "warning",
         }
-        cmd = [sys.executable, "-m", "pagepulse.cli", "serve", "--port", str(port)]
+        if noop:
+            cmd = [sys.executable, "-m", "uvicorn", "pagepulse.bench.noop_app:app",
+                   "--no-access-log", "--log-level", "warning", "--port", str(port)]  # fmt: skip
+        else:
+            cmd = [sys.executable, "-m", "pagepulse.cli", "serve", "--port", str(port)]
         proc = subprocess.Popen([*cmd, "--workers", str(workers)], env=env)
         try:
             _wait_ready(port, proc)
-            load = asyncio.run(_drive(port, connections, seconds, warmup))
+            load = asyncio.run(_drive(port, connections, seconds, warmup, proc.pid))
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
-        stored = _count_events(data_dir, site_id)
+        stored = load.accepted if noop else _count_events(data_dir, site_id)
         if stored != load.accepted:
             raise RuntimeError(f"{load.accepted} events acknowledged but {stored} in the lake")
         return LoadResult(
+            name="no-op ASGI floor" if noop else "PagePulse",
             workers=workers,
             sent=load.sent,
             accepted=load.measured_accepted,
             errors=load.measured_errors,
             seconds=load.measured_seconds,
             latencies_ms=load.latencies,
+            server_cpu_seconds=load.server_cpu_seconds,
         )
 
 
@@ -272,22 +314,36 @@ def run_ingest_bench(
     for workers in worker_counts:
         console.print(f"[bold]{workers} worker(s)[/]: {connections} connections, {seconds:.0f} s …")
         results.append(measure(workers, seconds, connections))
+    console.print(f"[bold]no-op floor[/]: 1 worker, {connections} connections, {seconds:.0f} s …")
+    floor = measure(1, seconds, connections, noop=True)
     table = Table(
         title=f"Durable ingestion over loopback, {os.cpu_count()} cores shared with the client"
     )
-    for col in ("workers", "events/s", "p50 ms", "p99 ms", "max ms", "errors", "all 202s in lake"):
+    columns = ("server", "workers", "events/s", "p50 ms", "p99 ms", "max ms", "server CPU µs/event",
+               "errors", "all 202s in lake")  # fmt: skip
+    for col in columns:
         table.add_column(col, justify="right")
-    for r in results:
+    for r in [*results, floor]:
         table.add_row(
+            r.name,
             str(r.workers),
             f"{r.rate:,.0f}",
             f"{r.percentile(0.5):.1f}",
             f"{r.percentile(0.99):.1f}",
             f"{max(r.latencies_ms, default=float('nan')):.1f}",
+            f"{r.cpu_us_per_event:.0f}",
             str(r.errors),
-            "yes",
+            "n/a" if r is floor else "yes",
         )
     console.print(table)
+    load = os.getloadavg()[0]
+    console.print(
+        f"load average at the end: {load:.2f} (other processes skew events/s, not CPU/event)"
+    )
+    console.print(
+        f"PagePulse (1 worker) vs the no-op floor: {results[0].rate / floor.rate:.2f}× the "
+        f"throughput at {results[0].cpu_us_per_event / floor.cpu_us_per_event:.2f}× the CPU/event"
+    )
     if len(results) > 1:
         console.print(
             f"{results[-1].workers} vs {results[0].workers} worker(s): "
