@@ -39,15 +39,25 @@ class InvalidBeacon(ValueError):
         self.errors = errors
 
 
-def _first(body: dict, *keys: str):
-    for key in keys:
-        if key in body:
-            return body[key]
-    return None
+def _first(body: dict, short: str, *long: str):
+    value = body.get(short)
+    if value is None:
+        for key in long:
+            value = body.get(key)
+            if value is not None:
+                break
+    return value
 
 
 def _blen(value: str) -> int:
-    return len(value.encode("utf-8", "surrogatepass"))
+    # Encoding costs a copy; ASCII (nearly every URL and name) is one byte a character.
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+
+
+def _domains(value: str) -> list[str]:
+    if "," not in value:
+        return [value.strip().lower().removeprefix("www.")]
+    return [d.strip().lower().removeprefix("www.") for d in value.split(",") if d.strip()]
 
 
 def _props(raw: object, errors: list[str]) -> dict[str, str]:
@@ -112,7 +122,7 @@ def parse_beacon(body: bytes) -> Beacon:
     if not isinstance(domain, str) or not domain.strip():
         errors.append("d: domain is required")
     else:
-        domains = [d.strip().lower().removeprefix("www.") for d in domain.split(",") if d.strip()]
+        domains = _domains(domain)
         if len(domains) > MAX_DOMAINS:
             errors.append(f"d: at most {MAX_DOMAINS} domains")
     if referrer is None:
@@ -130,7 +140,8 @@ def parse_beacon(body: bytes) -> Beacon:
             screen_width = int(width)
         else:
             errors.append("w: screen width must be between 0 and 65535")
-    props = _props(_first(data, "p", "m", "props", "meta"), errors)
+    raw_props = _first(data, "p", "m", "props", "meta")
+    props = _props(raw_props, errors) if raw_props else {}
 
     if errors:
         raise InvalidBeacon(errors)

@@ -31,6 +31,8 @@ from pagepulse.ingest.writer import publish_segment
 log = logging.getLogger("pagepulse.ingest")
 
 SITE_CACHE_SECONDS = 5.0
+_NS_PER_DAY = 86_400 * 10**9
+_EPOCH = dt.date(1970, 1, 1)
 SITE_MISS_REFRESH_SECONDS = 1.0
 
 
@@ -44,6 +46,7 @@ class IngestService:
         self._sites: dict[str, int] = {}
         self._sites_loaded = 0.0
         self._salt_day: dt.date | None = None
+        self._salt_day_number = -1
         self._salt = b""
         # Publishing runs in its own process: turning rows into Parquet holds the GIL
         # for tens of milliseconds, which would stall every request in flight.
@@ -138,12 +141,14 @@ class IngestService:
         self._sites = domain_map(self._db)
         self._sites_loaded = now
 
-    def salt(self, now: dt.datetime) -> bytes:
-        if now.date() != self._salt_day:
-            self._rotate_salts(now)
+    def salt(self, now_ns: int) -> bytes:
+        """Today's salt (UTC), from memory except on the first event of a day."""
+        if now_ns // _NS_PER_DAY != self._salt_day_number:
+            self._rotate_salts(dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC))
         return self._salt
 
     def _rotate_salts(self, now: dt.datetime) -> None:
         assert self._db is not None
         self._salt = salts.rotate(self._db, now)
         self._salt_day = now.date()
+        self._salt_day_number = (self._salt_day - _EPOCH).days
