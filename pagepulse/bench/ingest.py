@@ -309,7 +309,7 @@ def run_ingest_bench(
         uvloop.install()
     except ImportError:
         pass
-    console = Console()
+    console = Console(width=130)
     results = []
     for workers in worker_counts:
         console.print(f"[bold]{workers} worker(s)[/]: {connections} connections, {seconds:.0f} s …")
