@@ -19,6 +19,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+class ProxyNetworks(tuple):
+    """The trusted proxies, hashed by identity: the ingest path passes them to a cached
+    function on every event, and hashing each network object costs microseconds."""
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAGEPULSE_", extra="ignore")
 
@@ -56,7 +64,7 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
         parts = [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
-        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
+        return ProxyNetworks(ipaddress.ip_network(p, strict=False) for p in parts)
 
     @cached_property
     def secret(self) -> str:
