@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 VENDOR := pagepulse/web/static/vendor
 TRACKER_DIST := pagepulse/ingest/tracker/dist
 
-.PHONY: run test install assets bench-ingest lint clean
+.PHONY: run test install assets browser bench-ingest lint clean
 
 run: install assets
 	$(BIN)/pagepulse demo
 	$(BIN)/pagepulse serve --host 127.0.0.1 --port 8000
 
-test: install assets
+test: install assets browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto -q
 
@@ -23,6 +23,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
+
+# Browser tests drive Debian's Chromium through Playwright (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # Front-end files come from npm at the versions pinned in package.json and are
 # served by the app itself; none is committed.
