@@ -23,8 +23,9 @@ from pagepulse.control import db as control_db
 from pagepulse.web.auth import IpThrottle
 from pagepulse.web.cookies import QueuedCookiesMiddleware
 from pagepulse.web.deps import LoginRequired
-from pagepulse.web.routes import account, sites
+from pagepulse.web.routes import account, api, api_keys, sites
 from pagepulse.web.security import SecurityHeadersMiddleware
+from pagepulse.web.stats_api import ApiError, api_error_response
 from pagepulse.web.templating import create_templates, render
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -58,6 +59,7 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ApiError, api_error_response)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -67,6 +69,8 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
 
     app.include_router(account.router)
     app.include_router(sites.router)
+    app.include_router(api_keys.router)
+    app.include_router(api.router)
     return app
 
 
