@@ -1,8 +1,8 @@
 """Site pages: list, add, settings, tracking snippet, delete (with the site's events).
 
 Every ``/sites/{site_id}…`` handler takes ``OwnedSite``, which answers 404 for a
-site the user does not own. ``GET /sites/{site_id}`` shows the snippet and settings
-until the dashboard takes that address.
+site the user does not own. ``GET /sites/{site_id}`` is the dashboard
+(``routes/dashboard.py``).
 """
 
 from __future__ import annotations
@@ -87,12 +87,6 @@ def create_site(
         return render(request, "sites/new.html", _form_context(domain, timezone, True, errors), 400)
     flash(request, f"Added {site.domain}. Put this snippet on your site to start counting.")
     return redirect(f"/sites/{site.id}/snippet")
-
-
-@router.get("/sites/{site_id:int}")
-def site_page(request: Request, site: OwnedSite, settings: SettingsDep) -> Response:
-    context = {"site": site, "snippet": snippet(site.domain, settings.base_url)}
-    return render(request, "sites/overview.html", context)
 
 
 @router.get("/sites/{site_id:int}/snippet")
