@@ -139,6 +139,36 @@ def import_events(
 
 
 @app.command()
+def compact(
+    site: Annotated[int | None, typer.Option("--site", help="only this site id")] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="only this UTC day, YYYY-MM-DD")
+    ] = None,
+) -> None:
+    """Merge each partition's files into one sorted file (the server also does this)."""
+    import datetime as dt
+    import functools
+
+    from pagepulse.config import get_settings
+    from pagepulse.ingest.writer import still_logged
+    from pagepulse.lake.compaction import CompactionBusy, compact_lake
+
+    settings = get_settings()
+    day = dt.date.fromisoformat(date) if date else None
+    in_flight = functools.partial(still_logged, settings.wal_dir)
+    try:
+        result = compact_lake(settings.events_dir, site_id=site, day=day, in_flight=in_flight)
+    except CompactionBusy:
+        typer.echo("another compaction is running (the server's, probably); try later", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"compacted {result.partitions} partitions: {result.files_in} files, "
+        f"{result.rows:,} events, {result.bytes_in:,} -> {result.bytes_out:,} bytes; "
+        f"deleted {result.deleted} replaced files"
+    )
+
+
+@app.command()
 def demo() -> None:
     """Create the demo account and site with 30 days of traffic (once)."""
     from pagepulse.config import get_settings

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     geoip_db: Path | None = None
     flush_seconds: float = 2.0
     wal_segment_bytes: int = 32 * 1024 * 1024
+    compact_seconds: float = 300.0
     mode: Literal["selfhosted", "saas"] = "selfhosted"
     rate_limit_per_second: float = 2000.0
     rate_limit_burst: int = 10000

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import gc
 import logging
 import multiprocessing
@@ -26,7 +27,8 @@ from pagepulse.ingest import salts
 from pagepulse.ingest.enrich import CountryLookup, parse_user_agent
 from pagepulse.ingest.ratelimit import RateLimiter
 from pagepulse.ingest.wal import Segment, WriteAheadLog, claim_orphans
-from pagepulse.ingest.writer import publish_segment
+from pagepulse.ingest.writer import publish_segment, still_logged
+from pagepulse.lake.compaction import CompactionBusy, compact_lake
 
 log = logging.getLogger("pagepulse.ingest")
 
@@ -53,7 +55,11 @@ class IngestService:
         self._publisher = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn")
         )
+        self._compaction_pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        )
         self._flusher: asyncio.Task[None] | None = None
+        self._compactor: asyncio.Task[None] | None = None
         self._unpublished: list[Segment] = []
         self._closing = False
         self._stopping = asyncio.Event()
@@ -71,6 +77,7 @@ class IngestService:
         self.wal = WriteAheadLog(self.settings.wal_dir, self.settings.wal_segment_bytes)
         await self._publish_pending(claim_orphans(self.settings.wal_dir))
         self._flusher = asyncio.create_task(self._flush_loop(), name="pagepulse-flusher")
+        self._compactor = asyncio.create_task(self._compact_loop(), name="pagepulse-compactor")
         try:
             yield self
         finally:
@@ -79,8 +86,10 @@ class IngestService:
             self._closing = True
             self._stopping.set()
             await self._flusher
+            await self._compactor
             await self._publish_pending([*self._unpublished, *await self.wal.close()])
             self._publisher.shutdown(wait=True)
+            self._compaction_pool.shutdown(wait=True)
             self._db.close()
 
     async def _flush_loop(self) -> None:
@@ -93,6 +102,24 @@ class IngestService:
                 await self.flush()
             except Exception:  # keep flushing: the log still holds everything
                 log.exception("flush failed; events stay in the write-ahead log")
+
+    async def _compact_loop(self) -> None:
+        """Compaction runs in a process of its own, so a long one never delays
+        publishing; with several workers the lake's lock lets one of them do it."""
+        loop = asyncio.get_running_loop()
+        in_flight = functools.partial(still_logged, self.settings.wal_dir)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.compact_seconds)
+            if self._stopping.is_set():
+                return
+            job = functools.partial(compact_lake, self.settings.events_dir, in_flight=in_flight)
+            try:
+                await loop.run_in_executor(self._compaction_pool, job)
+            except CompactionBusy:
+                continue
+            except Exception:
+                log.exception("compaction failed; the lake is unchanged where it failed")
 
     async def flush(self) -> None:
         """Seal the current segment and publish it with any orphans and leftovers."""

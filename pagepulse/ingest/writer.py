@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from pagepulse.ingest.wal import read_records
+from pagepulse.ingest.wal import SEGMENT_SUFFIX, read_records
 from pagepulse.lake.layout import partition_dir, publish_table
 from pagepulse.lake.schema import EVENT_COLUMNS, EVENT_SCHEMA
 
@@ -48,6 +48,14 @@ def group_by_partition(records: list[bytes]) -> dict[tuple[int, dt.date], list[l
         day = dt.date.fromordinal(_EPOCH_ORDINAL + row[0] // _US_PER_DAY)
         groups[(site_id, day)].append(row)
     return groups
+
+
+def still_logged(wal_dir: Path, lake_file: Path) -> bool:
+    """Whether a lake file's log segment still exists (it may be published again)."""
+    name = lake_file.name
+    if not (name.startswith("wal-") and name.endswith(".parquet")):
+        return False
+    return (wal_dir / f"{name[4:-8]}{SEGMENT_SUFFIX}").exists()
 
 
 def publish_segment(segment: Path, events_dir: Path) -> int:

@@ -8,8 +8,10 @@ no ``*.parquet`` glob matches), fsynced, renamed into place, and the folder fsyn
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,14 +28,54 @@ def site_dir(events_dir: Path, site_id: int) -> Path:
     return events_dir / f"site_id={site_id}"
 
 
+COMPACTED_PREFIX = "compacted-"
+REPLACES_KEY = b"pagepulse.replaces"
+
+
 def partition_files(events_dir: Path, site_id: int, days: Iterable[dt.date]) -> list[Path]:
-    """The published Parquet files of the given days (missing days are skipped)."""
+    """The live Parquet files of the given days (missing days are skipped)."""
     files: list[Path] = []
     for day in days:
-        folder = partition_dir(events_dir, site_id, day)
-        if folder.is_dir():
-            files.extend(sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".")))
+        files.extend(live_files(partition_dir(events_dir, site_id, day)))
     return files
+
+
+def live_files(folder: Path) -> list[Path]:
+    """The files a reader should read in one partition folder.
+
+    A compacted file names, in its footer, the files it replaced; those are skipped
+    even while they still exist (they are deleted after a grace period), so a reader
+    sees either the old set or the new one, never both. The replaced sets of every
+    compacted file present are honoured, including compacted files that were
+    themselves compacted again.
+    """
+    try:
+        names = sorted(
+            p.name for p in folder.iterdir() if p.suffix == ".parquet" and p.name[0] != "."
+        )
+    except FileNotFoundError:
+        return []
+    replaced: set[str] = set()
+    for name in names:
+        if name.startswith(COMPACTED_PREFIX):
+            replaced |= replaced_by(folder / name)
+    return [folder / name for name in names if name not in replaced]
+
+
+def replaced_by(path: Path) -> frozenset[str]:
+    """The file names a compacted file replaces (cached by path, size and mtime)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return frozenset()
+    return _replaced_by(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _replaced_by(path: str, _size: int, _mtime_ns: int) -> frozenset[str]:
+    metadata = pq.read_metadata(path).metadata or {}
+    raw = metadata.get(REPLACES_KEY)
+    return frozenset(json.loads(raw)) if raw else frozenset()
 
 
 def site_days(events_dir: Path, site_id: int) -> list[dt.date]:
@@ -59,13 +101,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def publish_table(table: pa.Table, final_path: Path, *, sort: bool = True) -> Path:
-    """Write ``table`` durably and atomically to ``final_path`` (replacing any file there)."""
+def publish_table(
+    table: pa.Table, final_path: Path, *, sort: bool = True, replaces: Iterable[str] = ()
+) -> Path:
+    """Write ``table`` durably and atomically to ``final_path`` (replacing any file there).
+    ``replaces`` names files of the same folder that this one supersedes (compaction)."""
     folder = final_path.parent
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     if sort and table.num_rows:
         table = table.sort_by(SORT_KEYS)
+    replaced = sorted(replaces)
+    if replaced:
+        metadata = {**(table.schema.metadata or {}), REPLACES_KEY: json.dumps(replaced).encode()}
+        table = table.replace_schema_metadata(metadata)
     tmp = folder / f".{final_path.name}.{os.getpid()}.tmp"
     try:
         pq.write_table(table, tmp, **PARQUET_OPTIONS)

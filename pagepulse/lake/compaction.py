@@ -1,0 +1,157 @@
+"""Compaction: merge each partition's many small files into one, instead of rollups.
+
+Ingestion publishes a file per worker per flush (every two seconds), so a busy day
+has thousands of files. Compaction rewrites a partition's live files into one file
+``compacted-<uuid>.parquet``, sorted by (visitor_id, ts), with large row groups, and
+names the files it replaces in its footer (``layout.live_files`` honours that), so
+publishing the new file is the single atomic step: a reader sees the old set or the
+new one, never both and never neither. Replaced files are deleted once the compacted
+file is older than a grace period longer than any query. Killing the process at any
+instant loses nothing and counts nothing twice; the next run finishes the job.
+
+One compactor runs at a time (an ``flock`` on ``events/.compaction.lock``), one
+partition at a time in memory. Written with pyarrow rather than Polars: Polars has
+no MAP type, and the ``props`` column must keep the public schema's type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pagepulse.lake.layout import (
+    COMPACTED_PREFIX,
+    live_files,
+    partition_dir,
+    publish_table,
+    replaced_by,
+)
+from pagepulse.lake.schema import EVENT_SCHEMA
+
+GRACE_SECONDS = 300.0  # longer than the longest query (30 s time limit)
+
+
+@dataclass
+class CompactionResult:
+    partitions: int = 0
+    files_in: int = 0
+    rows: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    deleted: int = 0
+    compacted: list[Path] = field(default_factory=list)
+
+
+class CompactionBusy(RuntimeError):
+    """Another compactor holds the lake's lock."""
+
+
+@contextlib.contextmanager
+def compaction_lock(events_dir: Path) -> Iterator[None]:
+    events_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(events_dir / ".compaction.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CompactionBusy("another compaction is running") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def partitions(
+    events_dir: Path, site_id: int | None = None, day: dt.date | None = None
+) -> list[Path]:
+    """Partition folders, optionally of one site and/or one UTC day."""
+    if site_id is not None and day is not None:
+        folder = partition_dir(events_dir, site_id, day)
+        return [folder] if folder.is_dir() else []
+    sites = [events_dir / f"site_id={site_id}"] if site_id is not None else sorted(
+        p for p in events_dir.glob("site_id=*") if p.is_dir()
+    )  # fmt: skip
+    pattern = f"date={day.isoformat()}" if day else "date=*"
+    return [p for site in sites for p in sorted(site.glob(pattern)) if p.is_dir()]
+
+
+# Tells a file that may still be published again under the same name (ingestion's
+# ``writer.still_logged``: its log segment is not deleted yet); such files wait.
+InFlight = Callable[[Path], bool]
+
+
+def compact_partition(
+    folder: Path, result: CompactionResult, in_flight: InFlight | None = None
+) -> Path | None:
+    """Merge the partition's live files into one; None when there is nothing to merge."""
+    files = [p for p in live_files(folder) if not (in_flight and in_flight(p))]
+    if len(files) < 2:
+        return None
+    tables = [pq.read_table(p, schema=EVENT_SCHEMA) for p in files]
+    table = pa.concat_tables(tables).combine_chunks()
+    target = folder / f"{COMPACTED_PREFIX}{uuid.uuid4().hex}.parquet"
+    # What an earlier compacted input replaced and is still on disk (inside its grace
+    # period) must stay replaced after that input is deleted.
+    replaces = {p.name for p in files}
+    for path in files:
+        if path.name.startswith(COMPACTED_PREFIX):
+            replaces |= {name for name in replaced_by(path) if (folder / name).exists()}
+    publish_table(table, target, replaces=replaces)
+    result.partitions += 1
+    result.files_in += len(files)
+    result.rows += table.num_rows
+    result.bytes_in += sum(p.stat().st_size for p in files if p.exists())
+    result.bytes_out += target.stat().st_size
+    result.compacted.append(target)
+    return target
+
+
+def delete_replaced(folder: Path, grace_seconds: float, now: float | None = None) -> int:
+    """Delete files replaced by a compacted file older than the grace period."""
+    now = time.time() if now is None else now
+    deleted = 0
+    for path in sorted(folder.glob(f"{COMPACTED_PREFIX}*.parquet")):
+        try:
+            if now - path.stat().st_mtime < grace_seconds:
+                continue
+        except FileNotFoundError:
+            continue
+        for name in replaced_by(path):
+            victim = folder / name
+            if victim.exists():
+                victim.unlink(missing_ok=True)
+                deleted += 1
+    for stale in folder.glob(".*.tmp"):  # left by a writer killed mid-write
+        if now - stale.stat().st_mtime > grace_seconds:
+            stale.unlink(missing_ok=True)
+    return deleted
+
+
+def compact_lake(
+    events_dir: Path,
+    *,
+    site_id: int | None = None,
+    day: dt.date | None = None,
+    grace_seconds: float = GRACE_SECONDS,
+    in_flight: InFlight | None = None,
+) -> CompactionResult:
+    """Compact every partition (or one site's, or one day's). Raises ``CompactionBusy``
+    when another compactor is running."""
+    result = CompactionResult()
+    with compaction_lock(events_dir):
+        for folder in partitions(events_dir, site_id, day):
+            try:
+                compact_partition(folder, result, in_flight)
+                result.deleted += delete_replaced(folder, grace_seconds)
+            except FileNotFoundError:
+                continue  # the site was deleted meanwhile
+    return result
