@@ -31,10 +31,7 @@ def get_api_key(request: Request, db: DbDep) -> ApiKey:
 ApiKeyDep = Annotated[ApiKey, Depends(get_api_key)]
 
 
-# Out of the OpenAPI schema for now: tests/web/test_csrf.py takes every POST in it
-# for a cookie-authenticated form that must answer 403 without a CSRF token, and this
-# read-only, bearer-only endpoint rightly answers 401. docs/api.md documents it.
-@router.post("/query", include_in_schema=False)
+@router.post("/query")
 async def query(request: Request, key: ApiKeyDep, db: DbDep, settings: SettingsDep) -> JSONResponse:
     spec = stats_api.validate(stats_api.parse_request(await _read_body(request)))
     # SQLite and DuckDB block: run the whole answer on one worker thread (the query
