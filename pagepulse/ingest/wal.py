@@ -275,6 +275,11 @@ class WriteAheadLog:
         if len(self._spares) >= MAX_SPARES:
             segment.release(delete=True)
             return
+        # Void the header first: should we crash after the spare is renamed into a new
+        # segment but before its new header is written, replay must find nothing in
+        # it rather than the old, already published records.
+        os.pwrite(segment.fd, bytes(_FILE_HEADER.size), 0)
+        os.fdatasync(segment.fd)
         spare = segment.path.with_suffix(SPARE_SUFFIX)
         os.replace(segment.path, spare)
         segment.path = spare

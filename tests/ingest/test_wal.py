@@ -136,3 +136,21 @@ def test_segment_header_is_checked(tmp_path):
     path = tmp_path / "junk.seg"
     path.write_bytes(struct.pack("<II", 3, 0) + b"abc")
     assert records_of(path) == []
+
+
+def test_a_spare_renamed_into_place_but_not_yet_headed_replays_nothing(tmp_path):
+    async def main():
+        wal = WriteAheadLog(tmp_path, segment_bytes=SMALL)
+        await _append_many(wal, 10, "old")
+        [first] = await wal.rotate()
+        await wal.recycle(first)  # now a spare holding the old records' bytes
+        spare = first.path
+        # A crash right after the spare was renamed to a new segment name:
+        crashed = tmp_path / "crashed-00000009.seg"
+        os.replace(spare, crashed)
+        first.path = crashed
+        records = records_of(crashed)
+        await wal.close()
+        return records
+
+    assert asyncio.run(main()) == []
