@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-Interval = Literal["hour", "day", "month"]
-INTERVALS: tuple[Interval, ...] = ("hour", "day", "month")
+# "minute" is for realtime scopes (the last 30 minutes); ranges of days use the rest.
+Interval = Literal["minute", "hour", "day", "month"]
+INTERVALS: tuple[Interval, ...] = ("minute", "hour", "day", "month")
 
 # Ranges longer than this are charted by month (Plausible switches for "12 months").
 LONGEST_DAILY_CHART_DAYS = 93

@@ -16,16 +16,18 @@ header comment says what it answers, its parameters and its columns. :func:`run`
   turns the extra row into ``has_more``.
 
 Two kinds of query. One that reads ``read_parquet($files)`` works on the lake
-directly. Any other reads the *scope tables*, per-connection temp tables that the
-``scope_events``, ``scope_visits`` and ``scope_hits`` steps build from the lake for
-one (site, period, filters): visits are sessionised once per request, then each widget
-is a cheap aggregate. They are rebuilt only when the scope or its files change.
-(Compacted visit files, later, plug in here: the scope steps read them instead.)
+directly. Any other reads the *scope tables* (``scope_minutes``, ``scope_groups``,
+``scope_strings``; see :mod:`pagepulse.query.scopes`): Arrow tables of sums built for
+one (site, period, filters) from the sessionised UTC days of
+:mod:`pagepulse.query.days`, registered on the connection. Days are cached across
+requests (keyed by their files); a scope's tables are shared by every thread for a
+short while, so the ~20 lazily loaded widgets of one dashboard view build them once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import re
 import tempfile
@@ -37,16 +39,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 
 from pagepulse.lake.layout import partition_files
 from pagepulse.lake.schema import EVENT_SCHEMA
+from pagepulse.query import scopes
+from pagepulse.query.days import DayCache
 from pagepulse.query.filters import Filter, filter_params
-from pagepulse.query.periods import Period
+from pagepulse.query.periods import Period, local_today
 
 QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
 MACROS = "_macros"
-SCOPE_STEPS = ("scope_events", "scope_visits", "scope_hits")
+# Queries the scope builder runs itself (no widget reads them).
+SCOPE_QUERIES = ("filter_values",)
 DEFAULT_TIMEOUT_S = 30.0
 
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
@@ -85,18 +91,68 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a dashboard request looks at: one site's events over a local period, filtered."""
+    """What a dashboard request looks at: one site's events over a local period, filtered.
+
+    ``since`` / ``until`` (UTC, optional) keep only the events in ``[since, until)``
+    before anything else: visits are made of those events alone. Realtime uses them
+    (see :meth:`last_minutes`) with a period of the local days they span.
+    """
 
     events_dir: Path
     site_id: int
     period: Period
     filters: tuple[Filter, ...] = ()
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    @classmethod
+    def last_minutes(
+        cls,
+        events_dir: Path,
+        site_id: int,
+        timezone: str,
+        minutes: int = 30,
+        *,
+        filters: tuple[Filter, ...] = (),
+        now: dt.datetime | None = None,
+    ) -> Scope:
+        """The realtime scope: events of the last ``minutes`` minutes up to ``now``."""
+        now = now or dt.datetime.now(dt.UTC)
+        since = now - dt.timedelta(minutes=minutes)
+        period = Period(local_today(timezone, since), local_today(timezone, now), timezone)
+        return cls(events_dir, site_id, period, filters, since, now)
 
     def files(self) -> list[Path]:
         return partition_files(self.events_dir, self.site_id, self.period.utc_days())
 
+    def files_by_day(self) -> dict[dt.date, list[Path]]:
+        """The files of each UTC day that has any (a day is sessionised on its own)."""
+        days = {day: partition_files(self.events_dir, self.site_id, [day]) for day in self._days()}
+        return {day: paths for day, paths in days.items() if paths}
+
     def with_period(self, period: Period) -> Scope:
-        return Scope(self.events_dir, self.site_id, period, self.filters)
+        return Scope(self.events_dir, self.site_id, period, self.filters, self.since, self.until)
+
+    def previous(self) -> Scope:
+        """The comparison scope: the range of equal length just before this one."""
+        if self.since is None:
+            return self.with_period(self.period.previous())
+        until = self.until or dt.datetime.now(dt.UTC)
+        length = until - self.since
+        since, until = self.since - length, self.since
+        tz = self.period.timezone
+        period = Period(local_today(tz, since), local_today(tz, until), tz)
+        return Scope(self.events_dir, self.site_id, period, self.filters, since, until)
+
+    @property
+    def start(self) -> dt.datetime:
+        """The first instant counted: the period's start, or ``since`` if later."""
+        return max(self.period.utc_start, self.since or self.period.utc_start)
+
+    @property
+    def end(self) -> dt.datetime:
+        """Exclusive: the period's end, or ``until`` if earlier."""
+        return min(self.period.utc_end, self.until or self.period.utc_end)
 
     def params(self, files: list[Path]) -> dict[str, Any]:
         # A range without files still runs every query, on an empty stand-in file:
@@ -105,11 +161,15 @@ class Scope:
         paths = [str(path) for path in files] or [str(_empty_events_file())]
         return {
             "files": paths,
-            "start": self.period.utc_start,
-            "end": self.period.utc_end,
+            "start": self.start,
+            "end": self.end,
             "tz": self.period.timezone,
             **filter_params(self.filters),
         }
+
+    def _days(self) -> list[dt.date]:
+        last = (self.end - dt.timedelta(microseconds=1)).date()
+        return [day for day in self.period.utc_days() if self.start.date() <= day <= last]
 
 
 def query_names() -> list[str]:
@@ -154,7 +214,7 @@ def run(
             files = scope.files()
             context = scope.params(files)
             if not query.reads_lake:
-                _prepare_scope(connection, scope, files, context)
+                _prepare_scope(connection, scope, files)
         return _execute(connection, query, context, params)
 
 
@@ -208,7 +268,7 @@ def _execute(
 @dataclass
 class _ConnectionState:
     connection: duckdb.DuckDBPyConnection
-    scope_key: tuple | None = None
+    tables: scopes.ScopeTables | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -243,23 +303,38 @@ def load_macros() -> str:
     return (QUERIES_DIR / f"{MACROS}.sql").read_text()
 
 
-def _prepare_scope(
-    connection: duckdb.DuckDBPyConnection,
-    scope: Scope,
-    files: list[Path],
-    context: Mapping[str, Any],
-) -> None:
+# Process-wide: sessionised days (bounded by bytes, keyed by files) and recent scopes.
+day_cache = DayCache()
+scope_cache = scopes.ScopeCache()
+
+
+def _prepare_scope(connection: duckdb.DuckDBPyConnection, scope: Scope, files: list[Path]) -> None:
     # Appends land in new files (and compaction replaces files), so names, sizes and
-    # mtimes tell whether the tables built last time still hold.
+    # mtimes tell whether tables built earlier still hold.
     key = (scope, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    tables = scope_cache.get(key, lambda: scopes.build(scope, _match, day_cache))
     state = _state()
-    if state.scope_key == key:
-        return
-    state.scope_key = None
-    for step in SCOPE_STEPS:
-        query = load(step)
-        _execute(connection, query, {k: context[k] for k in query.parameters}, {})
-    state.scope_key = key
+    if state.tables is not tables:
+        state.tables = None
+        for name, table in tables.named().items():
+            connection.register(name, table)
+        state.tables = tables
+
+
+def _match(values: list[str], struct: dict[str, Any]) -> np.ndarray:
+    """Which ``values`` a dimension filter keeps, by the ``matches_filter`` macro."""
+    rows = _execute(_connection(), load("filter_values"), {}, {"values": values, "filter": struct})
+    keep = np.zeros(len(values), bool)
+    for row in rows.rows:
+        keep[row["i"]] = bool(row["keep"])
+    return keep
+
+
+def clear_caches() -> None:
+    """Forget sessionised days and scopes (tests; benchmarks of a cold start)."""
+    scope_cache.clear()
+    day_cache.clear()
+    _state().tables = None
 
 
 class _time_limit:
@@ -277,8 +352,6 @@ class _time_limit:
         if self.timer:
             self.timer.cancel()
         if isinstance(exc, duckdb.InterruptException):
-            # Half-built scope tables must not be taken for finished ones.
-            _state().scope_key = None
             raise QueryTimeout(f"query interrupted after {self.timer.interval:.1f}s") from exc
 
 

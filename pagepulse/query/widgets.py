@@ -11,6 +11,10 @@ timeseries bucket) in which its first event falls, with all its events, even tho
 after the range ends; a visit already running when the range starts is left out.
 Plausible does the same with its sessions. This keeps every number consistent:
 buckets add up to totals, pageviews per visit are the visits' own.
+
+Realtime is a scope too: ``Scope.last_minutes(events_dir, site_id, tz, 30)`` keeps
+the events of the last 30 minutes (visits are made of those alone); every function
+here takes it, and its timeseries defaults to one bucket per minute.
 """
 
 from __future__ import annotations
@@ -95,8 +99,13 @@ def timeseries(
     scope: Scope, interval: Interval | None = None, *, timeout: float | None = DEFAULT_TIMEOUT_S
 ) -> list[dict[str, Any]]:
     """One row per local bucket: ``bucket`` (naive local datetime) and every metric."""
-    interval = interval or scope.period.default_interval()
+    interval = interval or default_interval(scope)
     return run("timeseries", scope, timeout=timeout, interval=interval).rows
+
+
+def default_interval(scope: Scope) -> Interval:
+    """Minutes for a realtime scope, else the period's own (hour, day or month)."""
+    return "minute" if scope.since is not None else scope.period.default_interval()
 
 
 def current_visitors(
@@ -135,7 +144,7 @@ def dashboard(
     limits = limits or {}
     answer: dict[str, Any] = {
         "top_stats": top_stats(scope, timeout=timeout),
-        "interval": interval or scope.period.default_interval(),
+        "interval": interval or default_interval(scope),
     }
     answer["timeseries"] = timeseries(scope, answer["interval"], timeout=timeout)
     answer["widgets"] = {}
@@ -145,7 +154,5 @@ def dashboard(
     answer["current_visitors"] = current_visitors(
         scope.events_dir, scope.site_id, scope.period.timezone, now=now, timeout=timeout
     )
-    answer["previous_top_stats"] = (
-        top_stats(scope.with_period(scope.period.previous()), timeout=timeout) if compare else None
-    )
+    answer["previous_top_stats"] = top_stats(scope.previous(), timeout=timeout) if compare else None
     return answer

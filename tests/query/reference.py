@@ -116,8 +116,25 @@ def matches(value: str, item: Filter) -> bool:
 
 
 class Reference:
-    def __init__(self, events: Iterable[dict], period: Period, filters: Iterable[Filter] = ()):
+    def __init__(
+        self,
+        events: Iterable[dict],
+        period: Period,
+        filters: Iterable[Filter] = (),
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ):
+        # since/until (a realtime scope) drop the events outside [since, until) first:
+        # visits are made of the remaining events only.
         self.period = period
+        self.start = max(period.utc_start, since or period.utc_start)
+        self.end = min(period.utc_end, until or period.utc_end)
+        events = [
+            e
+            for e in events
+            if (since is None or e["ts"] >= since) and (until is None or e["ts"] < until)
+        ]
         self.tz = ZoneInfo(period.timezone)
         filters = list(filters)
         event_filters = [f for f in filters if f.dimension in EVENT_ATTRIBUTE]
@@ -130,7 +147,7 @@ class Reference:
         self.hits: list[tuple[Visit, dict]] = []
         for visit_events in sessionise(events):
             start = visit_events[0]["ts"]
-            if not period.utc_start <= start < period.utc_end:
+            if not self.start <= start < self.end:
                 continue
             local = start.astimezone(self.tz).replace(tzinfo=None)
             visit = Visit(visit_events, local)
@@ -148,8 +165,8 @@ class Reference:
         return self._stats(self.visits, [e for _, e in self.hits])
 
     def timeseries(self, interval: str) -> list[dict]:
-        first = truncate(self.period.utc_start.astimezone(self.tz).replace(tzinfo=None), interval)
-        last_instant = self.period.utc_end - dt.timedelta(microseconds=1)
+        first = truncate(self.start.astimezone(self.tz).replace(tzinfo=None), interval)
+        last_instant = self.end - dt.timedelta(microseconds=1)
         last = truncate(last_instant.astimezone(self.tz).replace(tzinfo=None), interval)
         visits = defaultdict(list)
         hits = defaultdict(list)
@@ -296,6 +313,8 @@ def sessionise(events: Iterable[dict]) -> list[list[dict]]:
 
 
 def truncate(local: dt.datetime, interval: str) -> dt.datetime:
+    if interval == "minute":
+        return local.replace(second=0, microsecond=0)
     if interval == "hour":
         return local.replace(minute=0, second=0, microsecond=0)
     if interval == "day":
@@ -304,6 +323,8 @@ def truncate(local: dt.datetime, interval: str) -> dt.datetime:
 
 
 def step(bucket: dt.datetime, interval: str) -> dt.datetime:
+    if interval == "minute":
+        return bucket + dt.timedelta(minutes=1)
     if interval == "hour":
         return bucket + dt.timedelta(hours=1)
     if interval == "day":

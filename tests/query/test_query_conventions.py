@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pagepulse.query import WIDGETS
-from pagepulse.query.runner import MACROS, QUERIES_DIR, SCOPE_STEPS, load, query_names
+from pagepulse.query.runner import MACROS, QUERIES_DIR, SCOPE_QUERIES, load, query_names
 
 WIDGET_FUNCTIONS = {"top_stats", "timeseries", "current_visitors"}  # pagepulse.query.widgets
 TESTS = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
@@ -18,14 +18,14 @@ def test_every_query_file_loads_with_a_header_and_checked_parameters():
 
 
 def test_every_query_file_is_used_by_the_registry():
-    used = {w.query for w in WIDGETS.values()} | set(SCOPE_STEPS) | WIDGET_FUNCTIONS
+    used = {w.query for w in WIDGETS.values()} | set(SCOPE_QUERIES) | WIDGET_FUNCTIONS
     assert set(query_names()) == used
     assert (QUERIES_DIR / f"{MACROS}.sql").read_text().startswith(f"-- {MACROS}: ")
 
 
 def test_every_query_and_widget_is_covered_by_a_test():
     # The reference test runs every widget of WIDGETS; the others are named in tests.
-    names = set(query_names()) - {w.query for w in WIDGETS.values()} - set(SCOPE_STEPS)
+    names = set(query_names()) - {w.query for w in WIDGETS.values()} - set(SCOPE_QUERIES)
     for name in names:
         assert name in TESTS, f"no test mentions {name}"
     assert "for name, spec in WIDGETS.items()" in TESTS

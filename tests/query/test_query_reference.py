@@ -111,6 +111,42 @@ def test_every_widget_matches_the_reference(case, lake, site_events):
         assert rows == expected, name
 
 
+REALTIME = {
+    # now (UTC), site, filters
+    "afternoon": (dt.datetime(2025, 3, 5, 19, 10, tzinfo=dt.UTC), 1, []),
+    "across local midnight": (dt.datetime(2025, 3, 6, 5, 10, tzinfo=dt.UTC), 1, []),
+    "across UTC midnight": (dt.datetime(2025, 3, 6, 0, 12, 30, tzinfo=dt.UTC), 2, []),
+    "filtered": (
+        dt.datetime(2025, 3, 5, 19, 10, tzinfo=dt.UTC),
+        1,
+        [Filter.of("event:page", "contains", "/"), Filter.of("visit:device", "is_not", "tablet")],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REALTIME)
+def test_realtime_last_30_minutes_matches_the_reference(case, lake, site_events):
+    now, site_id, filters = REALTIME[case]
+    scope = Scope.last_minutes(lake, site_id, SITES[site_id], 30, filters=tuple(filters), now=now)
+    assert scope.since == now - dt.timedelta(minutes=30) and scope.until == now
+    reference = Reference(
+        site_events[site_id], scope.period, filters, since=scope.since, until=scope.until
+    )
+    assert len(reference.visits) > 3, "the case should select something"
+
+    assert top_stats(scope) == reference.top_stats()
+    minutes = timeseries(scope, "minute")
+    assert minutes == reference.timeseries("minute")
+    assert len(minutes) == 30 + (now.second != 0)  # one bucket per minute touched
+    for name, spec in WIDGETS.items():
+        rows = widget(scope, name, limit=EVERYTHING).rows
+        if spec.query == "breakdown":
+            expected = reference.breakdown(spec.params["dimension"])
+        else:
+            expected = getattr(reference, name)()
+        assert rows == expected, name
+
+
 def test_monthly_timeseries_matches_the_reference(lake, site_events):
     period = Period(dt.date(2025, 2, 20), dt.date(2025, 3, 20), "Asia/Tokyo")
     scope = Scope(lake, 2, period)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,14 @@ from pagepulse.query import (
     QueryTimeout,
     Scope,
     current_visitors,
+    dashboard,
     run,
     run_async,
     runner,
     top_stats,
     widget,
 )
+from pagepulse.query.days import DayCache, day_key
 from tests.query.helpers import event, write_events
 
 UTC = dt.UTC
@@ -215,3 +218,53 @@ def test_time_limit_interrupts(lake, monkeypatch):
 def test_run_async(lake):
     result = asyncio.run(run_async("top_stats", scope(lake)))
     assert result.rows[0]["visits"] == 3
+
+
+def test_an_appended_file_is_seen_and_merged_with_the_day(lake):
+    # Days and scopes are cached by their files: a new file of the same day (ingest
+    # appends) rebuilds them, and the day's files are merged before sessionising.
+    assert top_stats(scope(lake))["visits"] == 3
+    write_events(lake, 1, [event(T0 + minutes(10), 1, pathname="/late", country="US")])
+    stats = top_stats(scope(lake))
+    assert (stats["visits"], stats["pageviews"]) == (3, 7)  # joins the bounce visit
+    assert widget(scope(lake), "entry_pages").rows[0]["bounce_rate"] == 0
+
+
+def test_realtime_scope_and_minute_timeseries(lake):
+    s = Scope.last_minutes(lake, 1, "UTC", 30, now=T0 + minutes(45))
+    # Events from 12:15 on: visitor 2's 12:29 and visitor 1's 12:40 visit (the 12:00
+    # events are cut off, so visitor 2's visit starts at 12:29).
+    assert top_stats(s)["visits"] == 2
+    rows = run("timeseries", s, interval="minute").rows
+    assert len(rows) == 30 and rows[0]["bucket"] == dt.datetime(2025, 6, 10, 12, 15)
+    assert [r["bucket"].minute for r in rows if r["visits"]] == [29, 40]
+
+
+def test_concurrent_requests_share_one_build_and_agree(lake):
+    # The dashboard's widgets arrive as parallel requests on the query threads: they
+    # wait for one build of the scope instead of each building it.
+    names = ["top_pages", "sources", "entry_pages", "custom_events"] * 3
+    runner.clear_caches()
+    with ThreadPoolExecutor(4) as pool:
+        rows = list(pool.map(lambda name: widget(scope(lake), name).rows, names))
+    runner.clear_caches()
+    assert rows == [widget(scope(lake), name).rows for name in names]
+
+
+def test_the_day_cache_is_bounded_by_bytes(lake):
+    write_events(lake, 1, [event(T0 + dt.timedelta(days=1), 3, pathname="/next")])
+    cache = DayCache(max_bytes=1)
+    two_days = Scope(lake, 1, Period(T0.date(), T0.date() + dt.timedelta(days=1), "UTC"))
+    for day, paths in two_days.files_by_day().items():
+        cache.get(day_key(lake, 1, day, paths), paths)
+    assert len(cache._days) == 1  # the newest day stays, however small the bound
+
+
+def test_dashboard_of_a_realtime_scope_compares_with_the_window_before(lake):
+    s = Scope.last_minutes(lake, 1, "UTC", 30, now=T0 + minutes(45))
+    answer = dashboard(s, now=T0 + minutes(45))
+    assert answer["interval"] == "minute" and len(answer["timeseries"]) == 30
+    assert answer["top_stats"]["visits"] == 2
+    # 11:45 .. 12:15: visitor 1's and visitor 2's 12:00 visits (cut at 12:15).
+    assert answer["previous_top_stats"]["visits"] == 2
+    assert answer["widgets"]["entry_pages"]["rows"][0]["name"] == "/"
