@@ -169,6 +169,54 @@ def compact(
 
 
 @app.command()
+def export(
+    dest: Annotated[Path, typer.Argument(help="a new folder, or a file ending in .zip")],
+    site: Annotated[int, typer.Option("--site", help="site id")],
+    from_: Annotated[str | None, typer.Option("--from", help="first UTC day, YYYY-MM-DD")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="last UTC day, YYYY-MM-DD")] = None,
+) -> None:
+    """Export a site's events as Parquet files in the lake's layout, with a README."""
+    import datetime as dt
+
+    from pagepulse.config import get_settings
+    from pagepulse.control.sites import get_site
+    from pagepulse.lake.export import ExportExists, export_site
+
+    if get_site(_db(), site) is None:
+        raise typer.BadParameter(f"no site with id {site}")
+    try:
+        start = dt.date.fromisoformat(from_) if from_ else None
+        end = dt.date.fromisoformat(to) if to else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"dates are YYYY-MM-DD: {exc}") from None
+    try:
+        result = export_site(get_settings().events_dir, site, dest, start=start, end=end)
+    except ExportExists:
+        typer.echo(f"{dest} exists; choose a new folder or zip file", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"exported {result.days} days, {result.files} files ({result.bytes:,} bytes) to {dest}"
+    )
+
+
+@app.command()
+def retention() -> None:
+    """Delete the days older than each site's retention setting (the server also does
+    this before each compaction)."""
+    from pagepulse.config import get_settings
+    from pagepulse.control.sites import retention_by_site
+    from pagepulse.lake.compaction import CompactionBusy
+    from pagepulse.lake.retention import enforce_retention
+
+    try:
+        deleted = enforce_retention(get_settings().events_dir, retention_by_site(_db()))
+    except CompactionBusy:
+        typer.echo("a compaction is running (the server's, probably); try later", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"deleted {deleted} days past their site's retention")
+
+
+@app.command()
 def demo() -> None:
     """Create the demo account and site with 30 days of traffic (once)."""
     from pagepulse.config import get_settings

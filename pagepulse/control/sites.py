@@ -19,6 +19,7 @@ class Site:
     owner_id: int
     enabled: bool
     created_at: str
+    retention_months: int | None = None  # keep raw events N months; None: forever
 
 
 class SiteExists(Exception):
@@ -33,6 +34,7 @@ def _from_row(row: sqlite3.Row) -> Site:
         owner_id=row["owner_id"],
         enabled=bool(row["enabled"]),
         created_at=row["created_at"],
+        retention_months=row["retention_months"],
     )
 
 
@@ -122,3 +124,18 @@ def update_site(
 def delete_site_row(conn: sqlite3.Connection, site_id: int) -> None:
     """Only the row: ``pagepulse.lake.retention.delete_site`` also removes its events."""
     conn.execute("DELETE FROM sites WHERE id = ?", (site_id,))
+
+
+def set_retention_months(conn: sqlite3.Connection, site_id: int, months: int | None) -> None:
+    """Keep the site's raw events ``months`` months (None: forever)."""
+    if months is not None and months < 1:
+        raise ValueError("retention must be at least one month")
+    conn.execute("UPDATE sites SET retention_months = ? WHERE id = ?", (months, site_id))
+
+
+def retention_by_site(conn: sqlite3.Connection) -> dict[int, int]:
+    """Site id -> months to keep, for the sites that do not keep events forever."""
+    rows = conn.execute(
+        "SELECT id, retention_months FROM sites WHERE retention_months IS NOT NULL"
+    ).fetchall()
+    return {r["id"]: r["retention_months"] for r in rows}

@@ -22,13 +22,14 @@ from concurrent.futures import ProcessPoolExecutor
 
 from pagepulse.config import Settings
 from pagepulse.control import db as control_db
-from pagepulse.control.sites import domain_map
+from pagepulse.control.sites import domain_map, retention_by_site
 from pagepulse.ingest import salts
 from pagepulse.ingest.enrich import CountryLookup, parse_user_agent
 from pagepulse.ingest.ratelimit import RateLimiter
 from pagepulse.ingest.wal import Segment, WriteAheadLog, claim_orphans
 from pagepulse.ingest.writer import publish_segment, still_logged
-from pagepulse.lake.compaction import CompactionBusy, compact_lake
+from pagepulse.lake.compaction import CompactionBusy
+from pagepulse.lake.retention import enforce_retention_and_compact
 
 log = logging.getLogger("pagepulse.ingest")
 
@@ -113,7 +114,13 @@ class IngestService:
                 await asyncio.wait_for(self._stopping.wait(), self.settings.compact_seconds)
             if self._stopping.is_set():
                 return
-            job = functools.partial(compact_lake, self.settings.events_dir, in_flight=in_flight)
+            # Retention first, with the sites' settings read here (the job gets plain data).
+            job = functools.partial(
+                enforce_retention_and_compact,
+                self.settings.events_dir,
+                retention_by_site(self._db),
+                in_flight=in_flight,
+            )
             try:
                 await loop.run_in_executor(self._compaction_pool, job)
             except CompactionBusy:

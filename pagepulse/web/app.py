@@ -23,7 +23,7 @@ from pagepulse.control import db as control_db
 from pagepulse.web.auth import IpThrottle
 from pagepulse.web.cookies import QueuedCookiesMiddleware
 from pagepulse.web.deps import LoginRequired
-from pagepulse.web.routes import account, api, api_keys, dashboard, share, sites
+from pagepulse.web.routes import account, api, api_keys, dashboard, share, site_data, sites
 from pagepulse.web.security import SecurityHeadersMiddleware
 from pagepulse.web.stats_api import ApiError, api_error_response
 from pagepulse.web.templating import create_templates, render
@@ -69,6 +69,7 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
 
     app.include_router(account.router)
     app.include_router(sites.router)
+    app.include_router(site_data.router)
     app.include_router(dashboard.router)
     app.include_router(share.router)
     app.include_router(api_keys.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -11,6 +12,7 @@ import polars as pl
 import pytest
 
 from pagepulse.demo.generator import SiteSpec, generate, write_lake
+from pagepulse.lake.export import export_site
 from pagepulse.lake.schema import EVENT_COLUMNS
 
 DOC = Path(__file__).parents[2] / "docs" / "lake.md"
@@ -23,7 +25,8 @@ def blocks(language: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def lake_root(tmp_path_factory) -> Path:
-    """A folder holding ``data/events`` with the last 10 days of site 1 (and a site 2)."""
+    """A folder holding ``data/events`` with the last 10 days of site 1 (and a site 2),
+    and ``pagepulse-export`` with site 1's export."""
     root = tmp_path_factory.mktemp("lake")
     specs = [
         SiteSpec(1, "example.com", "Europe/Berlin", 400),
@@ -31,6 +34,10 @@ def lake_root(tmp_path_factory) -> Path:
     ]
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=9)
     write_lake(root / "data" / "events", generate(specs, start, 10, seed=3))
+    # The Export section's examples read site 1's export, extracted as the doc says.
+    export_site(root / "data" / "events", 1, root / "pagepulse-export.zip")
+    with zipfile.ZipFile(root / "pagepulse-export.zip") as archive:
+        archive.extractall(root / "pagepulse-export")
     return root
 
 

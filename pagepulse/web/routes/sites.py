@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from pagepulse.control import sites
-from pagepulse.lake.retention import delete_site_events
+from pagepulse.lake.retention import RETENTION_CHOICES, delete_site_events
 from pagepulse.web.deps import CsrfProtected, CurrentUser, DbDep, OwnedSite, SessionDep, SettingsDep
 from pagepulse.web.templating import flash, redirect, render
 
@@ -41,6 +41,7 @@ def _form_context(domain: str, timezone: str, enabled: bool, errors: list[str]) 
         "form": {"domain": domain, "timezone": timezone, "enabled": enabled},
         "errors": errors,
         "timezones": timezone_names(),
+        "retention_choices": RETENTION_CHOICES,  # the settings page's sites/_data.html
     }
 
 
