@@ -221,7 +221,7 @@ def build_day(
     # Per-event codes only for the event columns; a visit attribute is looked up for
     # the visits' first rows alone.
     encoded = {column: _encoded(table.column(column), strings) for column in STRING_COLUMNS}
-    codes = {column: encoded[column][0][encoded[column][1]] for column in EVENT_STRING_COLUMNS}
+    codes = {column: _per_row(*encoded[column]) for column in EVENT_STRING_COLUMNS}
     is_pageview = codes["name"] == strings.encode([PAGEVIEW])[0]
     # Per-visit counts and the last pageview by prefix sums and a running maximum
     # (both cheaper than ufunc.reduceat over every event).
@@ -310,7 +310,9 @@ def _read(files: Sequence[Path], since: dt.datetime | None, until: dt.datetime |
         )
         for path in files
     ]
-    table = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables).unify_dictionaries()
+    if any(column.num_chunks > 1 for column in table.columns):
+        table = table.unify_dictionaries().combine_chunks()
     if not _sorted(table):
         # Several files of one day (or a file written out of order): merge them.
         table = table.take(
@@ -336,6 +338,13 @@ def _encoded(column: pa.ChunkedArray, strings: Strings) -> tuple[np.ndarray, np.
         array = array.dictionary_encode()
     lookup = strings.encode(array.dictionary.to_pylist())
     return (lookup if len(lookup) else _ints(1)), array.indices.to_numpy(zero_copy_only=False)
+
+
+def _per_row(lookup: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    # A column with one value in the day (the hostname, usually) needs no gather.
+    if len(lookup) == 1:
+        return np.full(len(indices), lookup[0], lookup.dtype)
+    return lookup[indices]
 
 
 def narrow(values: np.ndarray) -> np.ndarray:
