@@ -42,7 +42,7 @@ def bench_dashboard(
     repeats: int = 5,
     print_fn: Callable[[str], None] = print,
 ) -> dict[str, float]:
-    """Print and return per-step and total seconds (cold, hot median)."""
+    """Print and return per-step and total seconds per cache state (medians)."""
     spec = benchmark_specs(events, days)[0]
     if not site_days(events_dir, spec.site_id):
         print_fn(f"generating ~{events:,} events over {days} days into {events_dir} …")
