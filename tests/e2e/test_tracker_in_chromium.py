@@ -63,6 +63,12 @@ def wait_for(server: Server, site_id: int, count: int, timeout: float) -> list[t
 def test_first_pageview_is_in_the_lake_within_5_seconds(tracked_site, tmp_path: Path):
     server, site_id, site_url = tracked_site
     with launch_chromium(host_rules="MAP site.test 127.0.0.1") as browser:
+        owner = browser.new_context().new_page()  # logged in before the visit
+        owner.goto(f"{server.url}/login")
+        owner.fill("input[name=email]", "owner@pagepulse.test")
+        owner.fill("input[name=password]", "owner-password")
+        owner.click("button[type=submit]")
+        owner.wait_for_url(f"{server.url}/sites")
         context = browser.new_context(user_agent=CHROME_UA, viewport={"width": 1280, "height": 800})
         page = context.new_page()
         beacons = []
@@ -74,6 +80,17 @@ def test_first_pageview_is_in_the_lake_within_5_seconds(tracked_site, tmp_path: 
         assert time.monotonic() - sent <= 5.0
         assert rows == [("pageview", "/", "Chrome", "laptop", {})]
         assert len(beacons) == 1, "exactly one request per pageview"
+
+        # The site owner sees that first pageview on the dashboard within 5 s of it.
+        visitors = '#top-stats [data-metric="visitors"] .stat-value'
+        while time.monotonic() - sent <= 5.0:
+            owner.goto(f"{server.url}/sites/{site_id}?period=day")
+            if owner.inner_text(visitors) == "1":
+                break
+            owner.wait_for_timeout(200)
+        assert owner.inner_text(visitors) == "1"
+        assert time.monotonic() - sent <= 5.0, "first pageview not on the dashboard within 5 s"
+        owner.context.close()
 
         # A single-page-app navigation and a custom event.
         page.evaluate("history.pushState({}, '', '/pricing')")
