@@ -253,6 +253,25 @@ def bench_dashboard(
     run(events=events, days=days)
 
 
+@bench_app.command("compare")
+def bench_compare(
+    events: int = 10_000_000,
+    days: Annotated[int, typer.Option(min=2)] = 30,
+    repeats: Annotated[int, typer.Option(help="hot rounds per engine")] = 5,
+    naive_repeats: Annotated[int | None, typer.Option(help="hot rounds of naive DuckDB")] = None,
+    engines: Annotated[str, typer.Option(help="comma-separated")] = (
+        "pagepulse,clickhouse,clickhouse-exact,naive"
+    ),
+    fresh: Annotated[bool, typer.Option(help="rebuild the lake in .bench/compare")] = False,
+) -> None:
+    """Dashboard of the biggest site: PagePulse vs ClickHouse (Plausible's design) vs
+    naive DuckDB, cold and hot, and whether their numbers agree (needs `.[bench]`)."""
+    from pagepulse.bench.dashboard import bench_compare as run
+
+    chosen = tuple(name.strip() for name in engines.split(",") if name.strip())
+    run(events, days, repeats=repeats, naive_repeats=naive_repeats, engines=chosen, fresh=fresh)
+
+
 def main() -> None:
     app()
 
