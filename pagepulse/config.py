@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     wal_segment_bytes: int = 32 * 1024 * 1024
     compact_seconds: float = 300.0
     mode: Literal["selfhosted", "saas"] = "selfhosted"
+    plans_file: Path | None = None
+    billing_webhook_secret: str = ""
+    billing_upgrade_url: str = ""
     rate_limit_per_second: float = 2000.0
     rate_limit_burst: int = 10000
     registration_open: bool = True

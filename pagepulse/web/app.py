@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pagepulse.config import Settings
 from pagepulse.control import db as control_db
+from pagepulse.control import plans
 from pagepulse.web.auth import IpThrottle
 from pagepulse.web.cookies import QueuedCookiesMiddleware
 from pagepulse.web.deps import LoginRequired
@@ -52,6 +53,7 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
     )
     app.state.settings = settings
     app.state.templates = create_templates()
+    plans.register_template_globals(app.state.templates.env, settings)
     # Read (and on first start, create) the secret now rather than inside a request.
     app.state.ip_throttle = IpThrottle(settings.secret)
 
