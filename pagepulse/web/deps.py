@@ -1,11 +1,25 @@
 """Request dependencies and their typed aliases; handlers declare what they need:
 
-    def page(site: OwnedSite, db: DbDep, user: CurrentUser) -> HTMLResponse: ...
+    def page(site: ViewableSite, db: DbDep, user: CurrentUser) -> HTMLResponse: ...
 
-``OwnedSite`` takes the ``site_id`` path parameter and answers 404 (never 403) when
-the current user does not own it, so site ids cannot be probed. ``CurrentUser``
-sends anonymous visitors to /login. Routers that accept forms add
-``dependencies=[CsrfProtected]``: every POST/PUT/PATCH/DELETE then needs the token.
+Site routes take ``site_id`` from the path and one of three role checks (issue 7,
+roles in ``control/members.py``):
+
+- ``ViewableSite``: the owner, an admin or a viewer (dashboard, widgets, CSV, verify);
+- ``ManagedSite``: the owner or an admin (settings, snippet, share links, retention,
+  raw events, members);
+- ``OwnedSite``: the owner only (delete the site, transfer ownership).
+
+Each gives the ``sites.Site``; ``SiteAccessDep`` gives the same request's
+:class:`SiteAccess` (site and role), which is also left on ``request.state.site_access``
+so templates can hide what the role cannot use. Somebody with no role on the site
+(a stranger, or a member just removed) gets 404 "No such site." for every route, the
+same answer as for a site id that does not exist, so ids cannot be probed. A member
+whose role is too low gets 403 with a message naming the role needed: they can see the
+site already, so the 403 reveals nothing, and a 404 for a site they just looked at would
+only confuse them. ``CurrentUser`` sends anonymous visitors to /login. Routers that
+accept forms add ``dependencies=[CsrfProtected]``: every POST/PUT/PATCH/DELETE then
+needs the token.
 """
 
 from __future__ import annotations
@@ -13,13 +27,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from pagepulse.config import Settings
 from pagepulse.control import db as control_db
-from pagepulse.control import sites
+from pagepulse.control import members, sites
 from pagepulse.control.users import User
 from pagepulse.net import client_ip
 from pagepulse.web import auth
@@ -114,13 +129,65 @@ def get_current_user(session: SessionDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_owned_site(site_id: int, db: DbDep, user: CurrentUser) -> sites.Site:
-    site = sites.get_owned_site(db, site_id, user.id)
-    if site is None:
-        raise HTTPException(status_code=404, detail="No such site.")
-    return site
+NO_SUCH_SITE = "No such site."
 
 
+@dataclass(frozen=True, slots=True)
+class SiteAccess:
+    """A site and the current user's role on it, for handlers and templates."""
+
+    site: sites.Site
+    role: members.Role
+
+    @property
+    def can_manage(self) -> bool:
+        return members.role_allows(self.role, "admin")
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+
+def get_site_access(site_id: int, request: Request, db: DbDep, user: CurrentUser) -> SiteAccess:
+    """The site and the user's role; 404 when they have none (or the site does not exist)."""
+    role = members.site_role(db, site_id, user.id)
+    site = sites.get_site(db, site_id) if role is not None else None
+    if role is None or site is None:
+        raise HTTPException(status_code=404, detail=NO_SUCH_SITE)
+    access = SiteAccess(site, role)
+    request.state.site_access = access
+    return access
+
+
+SiteAccessDep = Annotated[SiteAccess, Depends(get_site_access)]
+
+_ROLE_NEEDED = {
+    "admin": "Only the site's owner and its admins can do this. "
+    "Ask one of them if you need it changed.",
+    "owner": "Only the site's owner can do this.",
+}
+
+
+def _require(access: SiteAccess, needed: members.Role) -> sites.Site:
+    if not members.role_allows(access.role, needed):
+        raise HTTPException(status_code=403, detail=_ROLE_NEEDED[needed])
+    return access.site
+
+
+def get_viewable_site(access: SiteAccessDep) -> sites.Site:
+    return access.site
+
+
+def get_managed_site(access: SiteAccessDep) -> sites.Site:
+    return _require(access, "admin")
+
+
+def get_owned_site(access: SiteAccessDep) -> sites.Site:
+    return _require(access, "owner")
+
+
+ViewableSite = Annotated[sites.Site, Depends(get_viewable_site)]
+ManagedSite = Annotated[sites.Site, Depends(get_managed_site)]
 OwnedSite = Annotated[sites.Site, Depends(get_owned_site)]
 
 
