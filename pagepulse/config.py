@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     registration_open: bool = True
     enable_docs: bool = False
     log_level: str = "info"
+    smtp_url: str = ""
+    mail_from: str = "PagePulse <pagepulse@localhost>"
 
     # Derived paths: one place that knows the data dir's layout (see data/README.md).
     @property
