@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     plans_file: Path | None = None
     billing_webhook_secret: str = ""
     billing_upgrade_url: str = ""
+    custom_domain_target: str = ""
+    custom_domain_recheck_seconds: float = 3600.0
+    custom_domain_grace_seconds: float = 3 * 24 * 3600.0
+    dns_nameserver: str = ""
+    dns_timeout: float = 5.0
     rate_limit_per_second: float = 2000.0
     rate_limit_burst: int = 10000
     registration_open: bool = True
