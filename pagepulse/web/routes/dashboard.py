@@ -1,6 +1,7 @@
 """The owner's dashboard: ``/sites/{site_id}`` and its widget, export and verify routes.
 
-Every handler takes ``OwnedSite`` (404 for a site the user does not own) and hands
+Every handler takes ``ViewableSite`` (any role: owner, admin or viewer; 404 for
+anybody else) and hands
 over to :mod:`pagepulse.web.dashboard.views`; share links get the same views through
 ``routes/share.py``.
 """
@@ -12,7 +13,7 @@ from fastapi.responses import Response
 
 from pagepulse.web.dashboard import views
 from pagepulse.web.dashboard.context import Target
-from pagepulse.web.deps import CsrfProtected, OwnedSite, SettingsDep
+from pagepulse.web.deps import CsrfProtected, SettingsDep, ViewableSite
 from pagepulse.web.routes.sites import snippet
 from pagepulse.web.templating import flash, redirect, render
 
@@ -20,25 +21,25 @@ router = APIRouter(dependencies=[CsrfProtected])
 
 
 @router.get("/sites/{site_id:int}")
-def dashboard_page(request: Request, site: OwnedSite, settings: SettingsDep) -> Response:
+def dashboard_page(request: Request, site: ViewableSite, settings: SettingsDep) -> Response:
     extra = {"snippet": snippet(site.domain, settings.base_url)}
     return views.page(request, Target.owner(site), settings, "dashboard/page.html", extra)
 
 
 @router.get("/sites/{site_id:int}/widget")
 def dashboard_widget(
-    request: Request, site: OwnedSite, settings: SettingsDep, name: str = ""
+    request: Request, site: ViewableSite, settings: SettingsDep, name: str = ""
 ) -> Response:
     return views.widget(request, Target.owner(site), settings, name)
 
 
 @router.get("/sites/{site_id:int}/export")
-def dashboard_export(request: Request, site: OwnedSite, settings: SettingsDep) -> Response:
+def dashboard_export(request: Request, site: ViewableSite, settings: SettingsDep) -> Response:
     return views.export(request, Target.owner(site), settings)
 
 
 @router.get("/sites/{site_id:int}/verify")
-def verify_installation(request: Request, site: OwnedSite, settings: SettingsDep) -> Response:
+def verify_installation(request: Request, site: ViewableSite, settings: SettingsDep) -> Response:
     """Has any event arrived since yesterday? (The empty dashboard's button.)"""
     count = views.recent_events(settings, Target.owner(site))
     if views.is_htmx(request):

@@ -1,5 +1,5 @@
-"""Share links: the owner's page to create and delete them, and the public,
-read-only dashboards they open (``/share/{slug}``).
+"""Share links: the page where the owner and admins (``ManagedSite``) create and
+delete them, and the public, read-only dashboards they open (``/share/{slug}``).
 
 A share route knows its site only through the slug, so it cannot be pointed at
 another site; an unknown slug is a 404. It serves only GETs that read, plus the
@@ -28,7 +28,7 @@ from pagepulse.web.deps import (
     CsrfProtected,
     DbDep,
     IpThrottleDep,
-    OwnedSite,
+    ManagedSite,
     SettingsDep,
 )
 from pagepulse.web.templating import flash, redirect, render
@@ -63,13 +63,13 @@ def _manage(
 
 
 @router.get("/sites/{site_id:int}/shares")
-def share_links_page(request: Request, db: DbDep, site: OwnedSite) -> Response:
+def share_links_page(request: Request, db: DbDep, site: ManagedSite) -> Response:
     return _manage(request, db, site, [])
 
 
 @router.post("/sites/{site_id:int}/shares")
 def create_share_link(
-    request: Request, db: DbDep, site: OwnedSite, name: FormStr = "", password: FormStr = ""
+    request: Request, db: DbDep, site: ManagedSite, name: FormStr = "", password: FormStr = ""
 ) -> Response:
     if len(password) > MAX_PASSWORD_LENGTH:
         return _manage(request, db, site, ["Choose a shorter password."], 400)
@@ -80,7 +80,7 @@ def create_share_link(
 
 @router.post("/sites/{site_id:int}/shares/delete")
 def delete_share_link(
-    request: Request, db: DbDep, site: OwnedSite, share_id: FormStr = ""
+    request: Request, db: DbDep, site: ManagedSite, share_id: FormStr = ""
 ) -> Response:
     if not share_id.isdigit() or not shares.delete_share(db, site.id, int(share_id)):
         raise HTTPException(status_code=404, detail="No such share link.")

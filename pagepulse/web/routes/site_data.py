@@ -1,9 +1,9 @@
 """A site's raw events, from its settings page: how long to keep them, and a download
 of all of them (the lake's files as a zip, like ``pagepulse export``).
 
-Both take ``OwnedSite`` (404 for anybody but the owner); the retention form is
-CSRF-protected like every form. The form itself is ``templates/sites/_data.html``,
-included by the settings page.
+Both take ``ManagedSite`` (the owner or an admin; 404 for anybody without a role,
+403 for a viewer); the retention form is CSRF-protected like every form. The form
+itself is ``templates/sites/_data.html``, included by the settings page.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from pagepulse.control import sites
 from pagepulse.lake.export import write_zip
 from pagepulse.lake.retention import RETENTION_CHOICES
-from pagepulse.web.deps import CsrfProtected, DbDep, OwnedSite, SettingsDep
+from pagepulse.web.deps import CsrfProtected, DbDep, ManagedSite, SettingsDep
 from pagepulse.web.templating import flash, redirect
 
 router = APIRouter(dependencies=[CsrfProtected])
@@ -37,7 +37,7 @@ def retention_label(months: int | None) -> str:
 
 @router.post("/sites/{site_id:int}/retention")
 def save_retention(
-    request: Request, db: DbDep, site: OwnedSite, months: Annotated[str, Form()] = ""
+    request: Request, db: DbDep, site: ManagedSite, months: Annotated[str, Form()] = ""
 ) -> Response:
     """``months``: "forever" or one of ``RETENTION_CHOICES``."""
     if months == "forever":
@@ -59,7 +59,7 @@ def save_retention(
 
 
 @router.get("/sites/{site_id:int}/events.zip")
-async def download_events(site: OwnedSite, settings: SettingsDep) -> Response:
+async def download_events(site: ManagedSite, settings: SettingsDep) -> Response:
     """Every live event file of the site, in the lake's layout, with a README."""
     spool: BinaryIO = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     try:

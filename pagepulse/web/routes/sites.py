@@ -1,7 +1,9 @@
 """Site pages: list, add, settings, tracking snippet, delete (with the site's events).
 
-Every ``/sites/{site_id}…`` handler takes ``OwnedSite``, which answers 404 for a
-site the user does not own. ``GET /sites/{site_id}`` is the dashboard
+Every ``/sites/{site_id}…`` handler takes a role check from ``deps.py``: the snippet
+and settings ``ManagedSite`` (owner or admin), delete ``OwnedSite``; both answer 404
+for a site the user has no role on. The list shows every site the user owns or is a
+member of, with their role. ``GET /sites/{site_id}`` is the dashboard
 (``routes/dashboard.py``).
 """
 
@@ -14,9 +16,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from pagepulse.control import sites
+from pagepulse.control import members, sites
 from pagepulse.lake.retention import RETENTION_CHOICES, delete_site_events
-from pagepulse.web.deps import CsrfProtected, CurrentUser, DbDep, OwnedSite, SessionDep, SettingsDep
+from pagepulse.web.deps import (
+    CsrfProtected,
+    CurrentUser,
+    DbDep,
+    ManagedSite,
+    OwnedSite,
+    SessionDep,
+    SettingsDep,
+)
 from pagepulse.web.templating import flash, redirect, render
 
 router = APIRouter(dependencies=[CsrfProtected])
@@ -66,7 +76,7 @@ def home(session: SessionDep) -> Response:
 
 @router.get("/sites")
 def list_sites(request: Request, db: DbDep, user: CurrentUser) -> Response:
-    return render(request, "sites/list.html", {"sites": sites.list_sites(db, user.id)})
+    return render(request, "sites/list.html", {"entries": members.sites_of(db, user.id)})
 
 
 @router.get("/sites/new")
@@ -91,13 +101,13 @@ def create_site(
 
 
 @router.get("/sites/{site_id:int}/snippet")
-def snippet_page(request: Request, site: OwnedSite, settings: SettingsDep) -> Response:
+def snippet_page(request: Request, site: ManagedSite, settings: SettingsDep) -> Response:
     context = {"site": site, "snippet": snippet(site.domain, settings.base_url)}
     return render(request, "sites/snippet.html", context)
 
 
 @router.get("/sites/{site_id:int}/settings")
-def settings_page(request: Request, site: OwnedSite) -> Response:
+def settings_page(request: Request, site: ManagedSite) -> Response:
     context = _form_context(site.domain, site.timezone, site.enabled, [])
     return render(request, "sites/settings.html", {"site": site, **context})
 
@@ -106,7 +116,7 @@ def settings_page(request: Request, site: OwnedSite) -> Response:
 def save_settings(
     request: Request,
     db: DbDep,
-    site: OwnedSite,
+    site: ManagedSite,
     domain: FormStr = "",
     timezone: FormStr = "UTC",
     enabled: FormStr = "",

@@ -1,8 +1,9 @@
 """Who may ask what: the bearer key of a request, and the sites that key may read.
 
-An unknown key and a revoked key get the same 401. A domain that does not exist and a
-domain of another user get the same 404, so the API cannot be used to probe which
-domains are registered here.
+An unknown key and a revoked key get the same 401. A key reads the sites its user may
+view (owner, admin or viewer: ``control/members.py``); a domain that does not exist and
+a domain the key's user has no role on get the same 404, so the API cannot be used to
+probe which domains are registered here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from pagepulse.control import api_keys, sites
+from pagepulse.control import api_keys, members, sites
 from pagepulse.web.stats_api.errors import ApiError
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -35,13 +36,13 @@ def authenticate(
 
 
 def readable_site(conn: sqlite3.Connection, key: api_keys.ApiKey, site_id: str) -> sites.Site:
-    """The site ``site_id`` (a domain) if the key's owner owns it, else a 404."""
+    """The site ``site_id`` (a domain) if the key's user may view it, else a 404."""
     try:
         domain = sites.normalise_domain(site_id)
     except ValueError:
         domain = None
     site = sites.get_site_by_domain(conn, domain) if domain else None
-    if site is None or site.owner_id != key.user_id:
+    if site is None or members.site_role(conn, site.id, key.user_id) is None:
         message = f'no site "{site_id[:253]}" that this API key can read'
         raise ApiError.field("site_id", message, status=404)
     return site
