@@ -23,8 +23,11 @@ from pagepulse.control import db as control_db
 from pagepulse.control import plans
 from pagepulse.web.auth import IpThrottle
 from pagepulse.web.cookies import QueuedCookiesMiddleware
+from pagepulse.web.custom_hosts import CustomHostsMiddleware, HostMap
 from pagepulse.web.deps import LoginRequired
 from pagepulse.web.routes import account, api, api_keys, dashboard, share, site_data, sites
+from pagepulse.web.routes.custom_domains import router as custom_domain_router
+from pagepulse.web.routes.custom_domains import tls_router
 from pagepulse.web.security import SecurityHeadersMiddleware
 from pagepulse.web.stats_api import ApiError, api_error_response
 from pagepulse.web.templating import create_templates, render
@@ -57,6 +60,9 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
     # Read (and on first start, create) the secret now rather than inside a request.
     app.state.ip_throttle = IpThrottle(settings.secret)
 
+    app.state.host_map = HostMap(settings)
+    # Innermost, so a custom host's 404 still gets the security headers.
+    app.add_middleware(CustomHostsMiddleware, hosts=app.state.host_map)
     app.add_middleware(QueuedCookiesMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(LoginRequired, _login_required)
@@ -76,6 +82,8 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
     app.include_router(share.router)
     app.include_router(api_keys.router)
     app.include_router(api.router)
+    app.include_router(custom_domain_router)
+    app.include_router(tls_router)
     return app
 
 

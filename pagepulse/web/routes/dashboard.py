@@ -11,9 +11,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from pagepulse.control import custom_domains
 from pagepulse.web.dashboard import views
 from pagepulse.web.dashboard.context import Target
-from pagepulse.web.deps import CsrfProtected, SettingsDep, ViewableSite
+from pagepulse.web.deps import CsrfProtected, DbDep, SettingsDep, ViewableSite
 from pagepulse.web.routes.sites import snippet
 from pagepulse.web.templating import flash, redirect, render
 
@@ -21,8 +22,11 @@ router = APIRouter(dependencies=[CsrfProtected])
 
 
 @router.get("/sites/{site_id:int}")
-def dashboard_page(request: Request, site: ViewableSite, settings: SettingsDep) -> Response:
-    extra = {"snippet": snippet(site.domain, settings.base_url)}
+def dashboard_page(
+    request: Request, db: DbDep, site: ViewableSite, settings: SettingsDep
+) -> Response:
+    base_url = custom_domains.public_base_url(db, settings, site.id, site.owner_id)
+    extra = {"snippet": snippet(site.domain, base_url)}
     return views.page(request, Target.owner(site), settings, "dashboard/page.html", extra)
 
 

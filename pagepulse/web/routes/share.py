@@ -17,10 +17,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 
-from pagepulse.control import shares, sites
+from pagepulse.control import custom_domains, shares, sites
 from pagepulse.control.shares import ShareLink
 from pagepulse.control.sites import Site
-from pagepulse.web import auth
+from pagepulse.web import auth, custom_hosts
 from pagepulse.web.dashboard import views
 from pagepulse.web.dashboard.context import Target
 from pagepulse.web.deps import (
@@ -53,7 +53,8 @@ def _manage(
     settings = request.app.state.settings
     context = {
         "site": site,
-        "base_url": settings.base_url.rstrip("/"),
+        # The site's custom domain once it serves, so the copied link is first-party.
+        "base_url": custom_domains.public_base_url(db, settings, site.id, site.owner_id),
         "shares": shares.list_shares(db, site.id),
         "errors": errors,
         "nav": "sites",
@@ -109,7 +110,8 @@ def _unlock_value(secret: str, link: ShareLink) -> str:
 def get_shared(slug: str, request: Request, db: DbDep, settings: SettingsDep) -> Shared:
     link = shares.get_share(db, slug)
     site = sites.get_site(db, link.site_id) if link else None
-    if link is None or site is None:
+    # On a site's custom domain, only that site's links open (web/custom_hosts.py).
+    if link is None or site is None or not custom_hosts.may_serve_site(request, site.id):
         raise HTTPException(status_code=404, detail=NOT_FOUND)
     unlocked = not link.protected
     if link.protected:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from pagepulse.control import members, sites
+from pagepulse.control import custom_domains, members, sites
 from pagepulse.lake.retention import RETENTION_CHOICES, delete_site_events
 from pagepulse.web.deps import (
     CsrfProtected,
@@ -101,8 +101,9 @@ def create_site(
 
 
 @router.get("/sites/{site_id:int}/snippet")
-def snippet_page(request: Request, site: ManagedSite, settings: SettingsDep) -> Response:
-    context = {"site": site, "snippet": snippet(site.domain, settings.base_url)}
+def snippet_page(request: Request, db: DbDep, site: ManagedSite, settings: SettingsDep) -> Response:
+    base_url = custom_domains.public_base_url(db, settings, site.id, site.owner_id)
+    context = {"site": site, "snippet": snippet(site.domain, base_url)}
     return render(request, "sites/snippet.html", context)
 
 
