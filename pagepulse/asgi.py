@@ -10,6 +10,7 @@ from pagepulse.ingest.endpoint import INGEST_PATHS, IngestEndpoint
 from pagepulse.ingest.service import IngestService
 from pagepulse.ingest.tracker import router as tracker_router
 from pagepulse.ingest.tracker import tracker_size_gzip
+from pagepulse.web import custom_hosts
 from pagepulse.web.app import create_web_app
 
 
@@ -29,7 +30,9 @@ def create_app(settings: Settings | None = None) -> PagePulseApp:
     settings = settings or get_settings()
     tracker_size_gzip()  # fails now, naming `make assets`, when the tracker is not built
     service = IngestService(settings)
-    web = create_web_app(settings, lifespan_hooks=[lambda _app: service.running()])
+    hooks = [lambda _app: service.running()]
+    hooks.append(lambda _app: custom_hosts.rechecking(settings))
+    web = create_web_app(settings, lifespan_hooks=hooks)
     web.include_router(tracker_router)
     web.state.ingest = service
     return PagePulseApp(IngestEndpoint(service), web)
