@@ -6,6 +6,11 @@ everybody else who may see the site has a ``site_members`` row with role ``admin
 dashboard). :func:`site_role` is the one question every route asks; what each role may
 do is :data:`ROLE_RANK` compared by :func:`role_allows`. Invitations by email live in
 ``control/invitations.py``.
+
+Team members are a plan feature (``team_members``) of the site's owner. While the
+owner's plan lacks it (saas mode only), members keep their rows but not their access:
+:func:`active_role` and :func:`active_sites_of`, which every route uses, count only the
+owner, so an upgrade brings the team back as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from pagepulse.control import sites
+from pagepulse.config import Settings
+from pagepulse.control import plans, sites
 from pagepulse.control.db import transaction
 
 Role = Literal["owner", "admin", "viewer"]
@@ -66,6 +72,33 @@ def site_role(conn: sqlite3.Connection, site_id: int, user_id: int) -> Role | No
     return cast(Role | None, row["role"]) if row else None
 
 
+def team_enabled(settings: Settings, conn: sqlite3.Connection, site: sites.Site) -> bool:
+    """Does the site's owner's plan include team members? (Always, in selfhosted mode.)"""
+    return plans.feature_enabled(settings, conn, site.owner_id, "team_members")
+
+
+def active_role(
+    settings: Settings, conn: sqlite3.Connection, site: sites.Site, user_id: int
+) -> Role | None:
+    """The role that counts now: :func:`site_role`, except that a member's role is
+    suspended while the owner's plan lacks team members."""
+    role = site_role(conn, site.id, user_id)
+    if role in MEMBER_ROLES and not team_enabled(settings, conn, site):
+        return None
+    return role
+
+
+def active_sites_of(
+    settings: Settings, conn: sqlite3.Connection, user_id: int
+) -> list[SiteWithRole]:
+    """:func:`sites_of` without the sites where the user's membership is suspended."""
+    return [
+        entry
+        for entry in sites_of(conn, user_id)
+        if entry.role == "owner" or team_enabled(settings, conn, entry.site)
+    ]
+
+
 def sites_of(conn: sqlite3.Connection, user_id: int) -> list[SiteWithRole]:
     """Every site the user owns or is a member of, by domain, with their role."""
     rows = conn.execute(
@@ -75,10 +108,6 @@ def sites_of(conn: sqlite3.Connection, user_id: int) -> list[SiteWithRole]:
         {"user": user_id},
     ).fetchall()
     return [SiteWithRole(sites._from_row(row), cast(Role, row["role"])) for row in rows]
-
-
-def viewable_site_ids(conn: sqlite3.Connection, user_id: int) -> set[int]:
-    return {entry.site.id for entry in sites_of(conn, user_id)}
 
 
 def list_members(conn: sqlite3.Connection, site_id: int) -> list[Member]:

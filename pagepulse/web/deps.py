@@ -13,8 +13,9 @@ roles in ``control/members.py``):
 Each gives the ``sites.Site``; ``SiteAccessDep`` gives the same request's
 :class:`SiteAccess` (site and role), which is also left on ``request.state.site_access``
 so templates can hide what the role cannot use. Somebody with no role on the site
-(a stranger, or a member just removed) gets 404 "No such site." for every route, the
-same answer as for a site id that does not exist, so ids cannot be probed. A member
+(a stranger, a member just removed, or a member while the owner's plan lacks team
+members) gets 404 "No such site." for every route, the same answer as for a site id
+that does not exist, so ids cannot be probed. A member
 whose role is too low gets 403 with a message naming the role needed: they can see the
 site already, so the 403 reveals nothing, and a 404 for a site they just looked at would
 only confuse them. ``CurrentUser`` sends anonymous visitors to /login. Routers that
@@ -148,11 +149,14 @@ class SiteAccess:
         return self.role == "owner"
 
 
-def get_site_access(site_id: int, request: Request, db: DbDep, user: CurrentUser) -> SiteAccess:
-    """The site and the user's role; 404 when they have none (or the site does not exist)."""
-    role = members.site_role(db, site_id, user.id)
-    site = sites.get_site(db, site_id) if role is not None else None
-    if role is None or site is None:
+def get_site_access(
+    site_id: int, request: Request, db: DbDep, settings: SettingsDep, user: CurrentUser
+) -> SiteAccess:
+    """The site and the user's role; 404 when they have none (or the site does not
+    exist, or their membership is suspended because the owner's plan lacks team members)."""
+    site = sites.get_site(db, site_id)
+    role = members.active_role(settings, db, site, user.id) if site is not None else None
+    if site is None or role is None:
         raise HTTPException(status_code=404, detail=NO_SUCH_SITE)
     access = SiteAccess(site, role)
     request.state.site_access = access

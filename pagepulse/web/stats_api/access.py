@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
+from pagepulse.config import Settings
 from pagepulse.control import api_keys, members, sites
 from pagepulse.web.stats_api.errors import ApiError
 
@@ -35,14 +36,16 @@ def authenticate(
     return key
 
 
-def readable_site(conn: sqlite3.Connection, key: api_keys.ApiKey, site_id: str) -> sites.Site:
+def readable_site(
+    settings: Settings, conn: sqlite3.Connection, key: api_keys.ApiKey, site_id: str
+) -> sites.Site:
     """The site ``site_id`` (a domain) if the key's user may view it, else a 404."""
     try:
         domain = sites.normalise_domain(site_id)
     except ValueError:
         domain = None
     site = sites.get_site_by_domain(conn, domain) if domain else None
-    if site is None or members.site_role(conn, site.id, key.user_id) is None:
+    if site is None or members.active_role(settings, conn, site, key.user_id) is None:
         message = f'no site "{site_id[:253]}" that this API key can read'
         raise ApiError.field("site_id", message, status=404)
     return site
