@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from pagepulse.plan_cli import plan_app
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 user_app = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 site_app = typer.Typer(no_args_is_help=True, help="Manage tracked sites.")
@@ -18,6 +20,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (loopback only, b
 app.add_typer(user_app, name="user")
 app.add_typer(site_app, name="site")
 app.add_typer(bench_app, name="bench")
+app.add_typer(plan_app, name="plan")
 
 
 def _db():
@@ -80,8 +83,10 @@ def site_add(
     owner: Annotated[str, typer.Option("--owner", help="the owner's email")],
     timezone: Annotated[str, typer.Option("--timezone")] = "UTC",
 ) -> None:
-    """Add a site; prints its id."""
-    from pagepulse.control.sites import SiteExists, create_site
+    """Add a site; prints its id. In saas mode the owner's plan limits their sites."""
+    from pagepulse.config import get_settings
+    from pagepulse.control.plans import SiteLimitReached, create_site_within_limit
+    from pagepulse.control.sites import SiteExists
     from pagepulse.control.users import get_user_by_email
 
     conn = _db()
@@ -89,7 +94,10 @@ def site_add(
     if user is None:
         raise typer.BadParameter(f"no user with email {owner}")
     try:
-        site = create_site(conn, domain, user.id, timezone)
+        site = create_site_within_limit(get_settings(), conn, domain, user.id, timezone)
+    except SiteLimitReached as exc:
+        typer.echo(f"{exc} (pagepulse plan set {user.email} PLAN)", err=True)
+        raise typer.Exit(1) from None
     except SiteExists:
         raise typer.BadParameter(f"site {domain} exists") from None
     except ValueError as exc:

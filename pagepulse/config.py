@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     plans_file: Path | None = None
     billing_webhook_secret: str = ""
     billing_upgrade_url: str = ""
+    usage_check_seconds: float = 3600.0
     custom_domain_target: str = ""
     custom_domain_recheck_seconds: float = 3600.0
     custom_domain_grace_seconds: float = 3 * 24 * 3600.0

@@ -16,6 +16,7 @@ site's ``owner_id``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import sqlite3
 import tomllib
@@ -28,6 +29,8 @@ from typing import Any, Literal, get_args
 import jinja2
 
 from pagepulse.config import Settings
+from pagepulse.control.db import transaction
+from pagepulse.control.sites import Site, create_site
 
 Feature = Literal["email_reports", "api_keys", "team_members", "custom_domains"]
 FEATURES: tuple[Feature, ...] = get_args(Feature)
@@ -39,6 +42,7 @@ FEATURE_LABELS: dict[str, str] = {
 }
 OVERAGE_UNIT = 10_000  # overage is charged per started block of this many pageviews
 PLAN_SOURCES = ("cli", "webhook", "signup")
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # plan_changes.changed_at: strings compare in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,28 +210,69 @@ def site_limit_message(settings: Settings, conn: sqlite3.Connection, user_id: in
     )
 
 
+class SiteLimitReached(Exception):
+    """The account owns as many sites as its plan allows; the message says so."""
+
+
+def create_site_within_limit(
+    settings: Settings, conn: sqlite3.Connection, domain: str, owner_id: int, timezone: str = "UTC"
+) -> Site:
+    """``sites.create_site`` unless the plan's site limit is reached (checked in the same
+    transaction, so two requests at once cannot both pass it)."""
+    with transaction(conn):
+        if site_limit_reached(settings, conn, owner_id):
+            raise SiteLimitReached(site_limit_message(settings, conn, owner_id))
+        return create_site(conn, domain, owner_id, timezone)
+
+
 def set_plan(
     settings: Settings, conn: sqlite3.Connection, user_id: int, plan_name: str, source: str
 ) -> Plan:
-    """Move the account to ``plan_name`` and record the change (``source``: cli, webhook)."""
-    plan = catalogue(settings).get(plan_name.strip().lower())
-    if plan is None:
-        names = ", ".join(catalogue(settings).plans)
-        raise UnknownPlan(f"unknown plan {plan_name!r}; choose one of {names}")
+    """Move the account to ``plan_name`` and record the change (``source``: cli, webhook).
+
+    Runs inside the caller's transaction; a change to the plan it is on records nothing.
+    """
+    plan = find_plan(settings, plan_name)
     if source not in PLAN_SOURCES:
         raise ValueError(f"unknown source {source!r}")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    row = conn.execute("SELECT plan FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no account {user_id}")
+    if row["plan"] != plan.name:
         conn.execute("UPDATE users SET plan = ? WHERE id = ?", (plan.name, user_id))
         conn.execute(
             "INSERT INTO plan_changes (user_id, plan, source) VALUES (?, ?, ?)",
             (user_id, plan.name, source),
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return plan
+
+
+def find_plan(settings: Settings, name: str) -> Plan:
+    plan = catalogue(settings).get(name.strip().lower()) if isinstance(name, str) else None
+    if plan is None:
+        names = ", ".join(catalogue(settings).plans)
+        raise UnknownPlan(f"unknown plan {str(name)[:40]!r}; choose one of {names}")
+    return plan
+
+
+def plan_at(
+    settings: Settings, conn: sqlite3.Connection, user_id: int, moment: dt.datetime
+) -> Plan:
+    """The plan the account was on just before ``moment`` (SaaS terms, whatever the mode):
+    the last recorded change before it; before any change, the default plan."""
+    plans = catalogue(settings)
+    before = moment.astimezone(dt.UTC).strftime(_TIMESTAMP)
+    row = conn.execute(
+        "SELECT plan FROM plan_changes WHERE user_id = ? AND changed_at < ? "
+        "ORDER BY changed_at DESC, id DESC LIMIT 1",
+        (user_id, before),
+    ).fetchone()
+    if row is not None:
+        return plans.get(row["plan"]) or plans.plans[plans.default]
+    changed = conn.execute("SELECT 1 FROM plan_changes WHERE user_id = ?", (user_id,)).fetchone()
+    if changed:
+        return plans.plans[plans.default]
+    return stored_plan(settings, conn, user_id)  # never changed: on it all along
 
 
 def plan_history(conn: sqlite3.Connection, user_id: int) -> list[sqlite3.Row]:

@@ -25,7 +25,7 @@ from pagepulse.web.auth import IpThrottle
 from pagepulse.web.cookies import QueuedCookiesMiddleware
 from pagepulse.web.custom_hosts import CustomHostsMiddleware, HostMap
 from pagepulse.web.deps import LoginRequired
-from pagepulse.web.routes import account, api, api_keys, dashboard, share, site_data, sites
+from pagepulse.web.routes import account, api, api_keys, billing, dashboard, share, site_data, sites
 from pagepulse.web.routes.custom_domains import router as custom_domain_router
 from pagepulse.web.routes.custom_domains import tls_router
 from pagepulse.web.security import SecurityHeadersMiddleware
@@ -84,6 +84,8 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
     app.include_router(api.router)
     app.include_router(custom_domain_router)
     app.include_router(tls_router)
+    app.include_router(billing.router)
+    app.include_router(billing.webhook_router)
     return app
 
 

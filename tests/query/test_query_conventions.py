@@ -8,7 +8,8 @@ from pagepulse.query import WIDGETS
 from pagepulse.query.runner import MACROS, QUERIES_DIR, SCOPE_QUERIES, load, query_names
 
 WIDGET_FUNCTIONS = {"top_stats", "timeseries", "current_visitors"}  # pagepulse.query.widgets
-TESTS = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
+ACCOUNT_QUERIES = {"usage_by_file"}  # pagepulse.control.usage (tests/billing)
+TESTS = "\n".join(p.read_text() for p in Path(__file__).parents[1].glob("*/test_*.py"))
 
 
 def test_every_query_file_loads_with_a_header_and_checked_parameters():
@@ -19,6 +20,7 @@ def test_every_query_file_loads_with_a_header_and_checked_parameters():
 
 def test_every_query_file_is_used_by_the_registry():
     used = {w.query for w in WIDGETS.values()} | set(SCOPE_QUERIES) | WIDGET_FUNCTIONS
+    used |= ACCOUNT_QUERIES
     assert set(query_names()) == used
     assert (QUERIES_DIR / f"{MACROS}.sql").read_text().startswith(f"-- {MACROS}: ")
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
 
-from pagepulse.control import api_keys
+from pagepulse.control import api_keys, plans
 from pagepulse.web.deps import CsrfProtected, CurrentUser, DbDep
 from pagepulse.web.templating import flash, redirect, render
 
@@ -31,7 +31,11 @@ def _page(
     errors: list[str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    settings = request.app.state.settings
     context = {
+        # saas mode: without API access in the plan, the page shows the upgrade hint
+        # instead of the create form; existing keys are listed (and may be revoked).
+        "api_access": plans.feature_enabled(settings, db, user.id, "api_keys"),
         "keys": api_keys.list_api_keys(db, user.id),
         "new_key": new_key,
         "name": name,
@@ -50,6 +54,8 @@ def api_keys_page(request: Request, db: DbDep, user: CurrentUser) -> Response:
 def create_api_key(
     request: Request, db: DbDep, user: CurrentUser, name: Annotated[str, Form()] = ""
 ) -> Response:
+    if not plans.feature_enabled(request.app.state.settings, db, user.id, "api_keys"):
+        return _page(request, db, user, name=name, status_code=402)
     try:
         _record, key = api_keys.create_api_key(db, user.id, name)
     except ValueError as exc:

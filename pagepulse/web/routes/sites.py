@@ -9,6 +9,7 @@ member of, with their role. ``GET /sites/{site_id}`` is the dashboard
 
 from __future__ import annotations
 
+import sqlite3
 import zoneinfo
 from functools import cache
 from typing import Annotated, Any
@@ -16,7 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from pagepulse.control import custom_domains, members, sites
+from pagepulse.config import Settings
+from pagepulse.control import custom_domains, members, plans, sites
 from pagepulse.lake.retention import RETENTION_CHOICES, delete_site_events
 from pagepulse.web.deps import (
     CsrfProtected,
@@ -79,21 +81,41 @@ def list_sites(request: Request, db: DbDep, user: CurrentUser) -> Response:
     return render(request, "sites/list.html", {"entries": members.sites_of(db, user.id)})
 
 
+def _site_limit(settings: Settings, db: sqlite3.Connection, user_id: int) -> dict[str, str]:
+    """The plan's "no more sites" message when it applies (saas mode), for new.html."""
+    if not plans.site_limit_reached(settings, db, user_id):
+        return {}
+    return {"site_limit_message": plans.site_limit_message(settings, db, user_id)}
+
+
 @router.get("/sites/new")
-def new_site_page(request: Request, user: CurrentUser) -> Response:
-    return render(request, "sites/new.html", _form_context("", "UTC", True, []))
+def new_site_page(
+    request: Request, db: DbDep, user: CurrentUser, settings: SettingsDep
+) -> Response:
+    context = {**_form_context("", "UTC", True, []), **_site_limit(settings, db, user.id)}
+    return render(request, "sites/new.html", context)
 
 
 @router.post("/sites/new")
 def create_site(
-    request: Request, db: DbDep, user: CurrentUser, domain: FormStr = "", timezone: FormStr = "UTC"
+    request: Request,
+    db: DbDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    domain: FormStr = "",
+    timezone: FormStr = "UTC",
 ) -> Response:
     clean_domain, clean_timezone, errors = _validate(domain, timezone)
     if not errors:
         try:
-            site = sites.create_site(db, clean_domain, user.id, clean_timezone)
+            site = plans.create_site_within_limit(
+                settings, db, clean_domain, user.id, clean_timezone
+            )
         except sites.SiteExists:
             errors.append(SITE_EXISTS)
+        except plans.SiteLimitReached as exc:  # 402: the plan, not the form, is the problem
+            context = {**_form_context(domain, timezone, True, []), "site_limit_message": str(exc)}
+            return render(request, "sites/new.html", context, 402)
     if errors:
         return render(request, "sites/new.html", _form_context(domain, timezone, True, errors), 400)
     flash(request, f"Added {site.domain}. Put this snippet on your site to start counting.")
