@@ -10,6 +10,7 @@ from pagepulse.ingest.endpoint import INGEST_PATHS, IngestEndpoint
 from pagepulse.ingest.service import IngestService
 from pagepulse.ingest.tracker import router as tracker_router
 from pagepulse.ingest.tracker import tracker_size_gzip
+from pagepulse.reports import scheduler as report_scheduler
 from pagepulse.web import custom_hosts, usage_check
 from pagepulse.web.app import create_web_app
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> PagePulseApp:
     tracker_size_gzip()  # fails now, naming `make assets`, when the tracker is not built
     service = IngestService(settings)
     hooks = [lambda _app: service.running()]
+    hooks.append(lambda _app: report_scheduler.running(settings))
     hooks.append(lambda _app: usage_check.running(settings))
     hooks.append(lambda _app: custom_hosts.rechecking(settings))
     web = create_web_app(settings, lifespan_hooks=hooks)

@@ -17,9 +17,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 user_app = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 site_app = typer.Typer(no_args_is_help=True, help="Manage tracked sites.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (loopback only, bounded).")
+reports_app = typer.Typer(no_args_is_help=True, help="Email reports: send the due ones, preview.")
 app.add_typer(user_app, name="user")
 app.add_typer(site_app, name="site")
 app.add_typer(bench_app, name="bench")
+app.add_typer(reports_app, name="reports")
 app.add_typer(plan_app, name="plan")
 
 
@@ -235,6 +237,86 @@ def demo() -> None:
     verb = "created" if info.created else "already there"
     typer.echo(f"demo {verb}: site {info.domain} (id {info.site_id})")
     typer.echo(f"open {settings.base_url}/login and sign in as {info.email} / {info.password}")
+
+
+def _moment(value: str | None):
+    """``--now``: an ISO date-time (UTC when it has no offset); the real time if None."""
+    import datetime as dt
+
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"--now takes an ISO date-time such as 2026-06-01T09:30+02:00, not {value!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _report_kind(value: str | None):
+    from pagepulse.reports.schedule import parse_kind
+
+    try:
+        return parse_kind(value) if value is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@reports_app.command("send")
+def reports_send(
+    site: Annotated[int | None, typer.Option("--site", help="only this site id")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="weekly or monthly")] = None,
+    now: Annotated[str | None, typer.Option("--now", help="ISO date-time to act as now")] = None,
+) -> None:
+    """Send the email reports that are due and not sent yet (the server does this every
+    minute); each goes out once, whoever sends it."""
+    from pagepulse.config import get_settings
+    from pagepulse.mail import MailNotConfigured
+    from pagepulse.reports.sender import send_due_reports
+
+    _db().close()  # migrate first
+    try:
+        outcomes = send_due_reports(
+            get_settings(), now=_moment(now), site_id=site, kind=_report_kind(kind)
+        )
+    except MailNotConfigured as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    for outcome in outcomes:
+        typer.echo(outcome.describe())
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("sent", "skipped", "failed")}
+    typer.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@reports_app.command("preview")
+def reports_preview(
+    site: Annotated[int, typer.Option("--site", help="site id")],
+    kind: Annotated[str, typer.Option("--kind", help="weekly or monthly")] = "weekly",
+    now: Annotated[str | None, typer.Option("--now", help="ISO date-time to act as now")] = None,
+    html: Annotated[bool, typer.Option("--html", help="print the HTML part")] = False,
+) -> None:
+    """Print the report the site's owner would get for the latest due period (nothing
+    is sent or recorded)."""
+    from pagepulse.config import get_settings
+    from pagepulse.control.sites import get_site
+    from pagepulse.control.users import get_user
+    from pagepulse.reports.sender import preview
+
+    conn = _db()
+    found = get_site(conn, site)
+    if found is None:
+        raise typer.BadParameter(f"no site with id {site}")
+    owner = get_user(conn, found.owner_id)
+    assert owner is not None
+    report_kind = _report_kind(kind)
+    assert report_kind is not None
+    message = preview(get_settings(), found, report_kind, owner.id, owner.email, _moment(now))
+    typer.echo(f"Subject: {message['Subject']}")
+    typer.echo(f"To: {message['To']}\n")
+    typer.echo(message.get_body(("html",) if html else ("plain",)).get_content())
 
 
 @bench_app.command("ingest")

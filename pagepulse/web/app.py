@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pagepulse.config import Settings
 from pagepulse.control import db as control_db
 from pagepulse.control import plans
+from pagepulse.reports import routes as report_routes
 from pagepulse.web.auth import IpThrottle
 from pagepulse.web.cookies import QueuedCookiesMiddleware
 from pagepulse.web.custom_hosts import CustomHostsMiddleware, HostMap
@@ -82,6 +83,8 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
     app.include_router(share.router)
     app.include_router(api_keys.router)
     app.include_router(api.router)
+    app.include_router(report_routes.router)
+    app.include_router(report_routes.unsubscribe_router)
     app.include_router(custom_domain_router)
     app.include_router(tls_router)
     app.include_router(billing.router)
