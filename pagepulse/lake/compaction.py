@@ -29,6 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pagepulse.lake import quarantine
 from pagepulse.lake.layout import (
     COMPACTED_PREFIX,
     live_files,
@@ -96,8 +97,13 @@ def compact_partition(
     files = [p for p in live_files(folder) if not (in_flight and in_flight(p))]
     if len(files) < 2:
         return None
-    tables = [pq.read_table(p, schema=EVENT_SCHEMA) for p in files]
-    table = pa.concat_tables(tables).combine_chunks()
+    # A file that does not decode is quarantined and left out: it is neither merged
+    # nor named as replaced, and the rest of the partition is compacted all the same.
+    read = quarantine.read_each(files, lambda p: pq.read_table(p, schema=EVENT_SCHEMA))
+    files = [path for path, _table in read]
+    if len(files) < 2:
+        return None
+    table = pa.concat_tables([table for _path, table in read]).combine_chunks()
     target = folder / f"{COMPACTED_PREFIX}{uuid.uuid4().hex}.parquet"
     # What an earlier compacted input replaced and is still on disk (inside its grace
     # period) must stay replaced after that input is deleted.

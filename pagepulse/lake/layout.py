@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pagepulse.lake import quarantine
 from pagepulse.lake.schema import PARQUET_OPTIONS, SORT_KEYS
 
 
@@ -47,7 +48,8 @@ def live_files(folder: Path) -> list[Path]:
     even while they still exist (they are deleted after a grace period), so a reader
     sees either the old set or the new one, never both. The replaced sets of every
     compacted file present are honoured, including compacted files that were
-    themselves compacted again.
+    themselves compacted again. A file whose footer or schema is unreadable is
+    quarantined (``quarantine.screen``) and left out.
     """
     try:
         names = sorted(
@@ -55,11 +57,13 @@ def live_files(folder: Path) -> list[Path]:
         )
     except FileNotFoundError:
         return []
+    compacted = quarantine.screen(folder / n for n in names if n.startswith(COMPACTED_PREFIX))
     replaced: set[str] = set()
-    for name in names:
-        if name.startswith(COMPACTED_PREFIX):
-            replaced |= replaced_by(folder / name)
-    return [folder / name for name in names if name not in replaced]
+    for path in compacted:
+        replaced |= replaced_by(path)
+    others = (folder / n for n in names if not n.startswith(COMPACTED_PREFIX))
+    others = quarantine.screen(p for p in others if p.name not in replaced)
+    return sorted([*(p for p in compacted if p.name not in replaced), *others])
 
 
 def replaced_by(path: Path) -> frozenset[str]:

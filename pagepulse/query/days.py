@@ -37,6 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pagepulse.lake import quarantine
+from pagepulse.lake.schema import EVENT_SCHEMA
+
 SESSION_GAP_US = 30 * 60 * 1_000_000
 PAGEVIEW = "pageview"
 
@@ -301,15 +304,19 @@ def _read(files: Sequence[Path], since: dt.datetime | None, until: dt.datetime |
         filters.append(("ts", ">=", pa.scalar(since, pa.timestamp("us", tz="UTC"))))
     if until is not None:
         filters.append(("ts", "<", pa.scalar(until, pa.timestamp("us", tz="UTC"))))
-    tables = [
-        pq.read_table(
+
+    def read(path: Path) -> pa.Table:
+        return pq.read_table(
             path,
             columns=list(READ_COLUMNS),
             read_dictionary=list(STRING_COLUMNS),
             filters=filters or None,
         )
-        for path in files
-    ]
+
+    # A file that does not decode is quarantined and the day built from the others.
+    tables = [table for _path, table in quarantine.read_each(files, read)]
+    if not tables:
+        return EVENT_SCHEMA.empty_table().select(list(READ_COLUMNS))
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables).unify_dictionaries()
     if any(column.num_chunks > 1 for column in table.columns):
         table = table.unify_dictionaries().combine_chunks()

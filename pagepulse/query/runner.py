@@ -13,7 +13,9 @@ header comment says what it answers, its parameters and its columns. :func:`run`
 * runs on a per-thread DuckDB connection with a time limit (the connection is
   interrupted), and off the event loop in :func:`run_async`;
 * for a paginated query (one declaring ``$limit``), asks for ``limit + 1`` rows and
-  turns the extra row into ``has_more``.
+  turns the extra row into ``has_more``;
+* answers without a damaged file: it is quarantined (:mod:`pagepulse.lake.quarantine`)
+  and the files are listed again.
 
 Two kinds of query. One that reads ``read_parquet($files)`` works on the lake
 directly. Any other reads the *scope tables* (``scope_minutes``, ``scope_groups``,
@@ -42,6 +44,7 @@ import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 
+from pagepulse.lake import quarantine
 from pagepulse.lake.layout import partition_files
 from pagepulse.lake.schema import EVENT_SCHEMA
 from pagepulse.query import scopes
@@ -54,6 +57,7 @@ MACROS = "_macros"
 # Queries the scope builder runs itself (no widget reads them).
 SCOPE_QUERIES = ("filter_values",)
 DEFAULT_TIMEOUT_S = 30.0
+LIST_ATTEMPTS = 3
 
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _QUERY_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -209,13 +213,42 @@ def run(
     query = load(name)
     connection = _connection()
     with _time_limit(connection, timeout):
-        context: dict[str, Any] = {}
-        if scope is not None:
-            files = scope.files()
-            context = scope.params(files)
-            if not query.reads_lake:
-                _prepare_scope(connection, scope, files)
+        if scope is None:
+            return _execute(connection, query, {}, params)
+        for attempt in range(1, LIST_ATTEMPTS + 1):
+            try:
+                return _run_on_files(connection, query, scope, scope.files(), params)
+            except (FileNotFoundError, FilesChanged):
+                # A listed file was compacted away or quarantined meanwhile: list again.
+                if attempt == LIST_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class FilesChanged(Exception):
+    """Files of the lake changed under a query (a damaged one was quarantined)."""
+
+
+def _run_on_files(
+    connection: duckdb.DuckDBPyConnection,
+    query: QueryFile,
+    scope: Scope,
+    files: list[Path],
+    params: Mapping[str, Any],
+) -> Result:
+    context = scope.params(files)
+    if not query.reads_lake:
+        _prepare_scope(connection, scope, files)
         return _execute(connection, query, context, params)
+    try:
+        return _execute(connection, query, context, params)
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:
+        # DuckDB does not say which file it could not read: check each, set bad ones aside.
+        if quarantine.sweep(files):
+            raise FilesChanged(f"{query.name}: a damaged file was quarantined") from exc
+        raise
 
 
 async def run_async(
