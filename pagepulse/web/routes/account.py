@@ -113,12 +113,16 @@ def login(
 
 
 @router.get("/register")
-def register_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+def register_page(
+    request: Request, session: SessionDep, settings: SettingsDep, next: str = HOME, email: str = ""
+) -> Response:
+    """``next`` and ``email`` come from an invitation's page: register, then accept."""
     if session is not None:
-        return redirect(HOME)
+        return redirect(_safe_next(next))
     if not settings.registration_open:
         return render(request, "register_closed.html", status_code=403)
-    return render(request, "register.html", {"email": "", "errors": []})
+    context = {"email": email[:254], "next": _safe_next(next), "errors": []}
+    return render(request, "register.html", context)
 
 
 @router.post("/register")
@@ -131,26 +135,34 @@ def register(
     email: FormStr = "",
     password: FormStr = "",
     confirm: FormStr = "",
+    next_url: Annotated[str, Form(alias="next")] = HOME,
 ) -> Response:
     if not settings.registration_open:
         return render(request, "register_closed.html", status_code=403)
+    target = _safe_next(next_url)
+
+    def again(errors: list[str], status_code: int) -> Response:
+        context = {"email": email, "next": target, "errors": errors}
+        return render(request, "register.html", context, status_code)
+
     now = time.time()
     if throttle.blocked(ip, now):
-        return render(request, "register.html", {"email": email, "errors": [IP_LOCKED]}, 429)
+        return again([IP_LOCKED], 429)
     errors = []
     if len(email) > 254 or not _EMAIL.match(email.strip()):
         errors.append("Enter an email address such as you@example.com.")
     errors += _password_errors(password, confirm)
     if errors:
-        return render(request, "register.html", {"email": email, "errors": errors}, 400)
+        return again(errors, 400)
     try:
         user = users.create_user(db, email, password)
     except users.UserExists:
         throttle.record_failure(ip, now)
-        return render(request, "register.html", {"email": email, "errors": [REGISTER_FAILED]}, 400)
+        return again([REGISTER_FAILED], 400)
     _start_session(request, db, settings, user.id)
-    flash(request, "Welcome to PagePulse. Add your first site to get its tracking snippet.")
-    return redirect(HOME)
+    if target == HOME:
+        flash(request, "Welcome to PagePulse. Add your first site to get its tracking snippet.")
+    return redirect(target)
 
 
 @router.post("/logout")
