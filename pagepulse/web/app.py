@@ -26,7 +26,17 @@ from pagepulse.web.auth import IpThrottle
 from pagepulse.web.cookies import QueuedCookiesMiddleware
 from pagepulse.web.custom_hosts import CustomHostsMiddleware, HostMap
 from pagepulse.web.deps import LoginRequired
-from pagepulse.web.routes import account, api, api_keys, billing, dashboard, share, site_data, sites
+from pagepulse.web.routes import (
+    account,
+    api,
+    api_keys,
+    billing,
+    dashboard,
+    members,
+    share,
+    site_data,
+    sites,
+)
 from pagepulse.web.routes.custom_domains import router as custom_domain_router
 from pagepulse.web.routes.custom_domains import tls_router
 from pagepulse.web.security import SecurityHeadersMiddleware
@@ -81,6 +91,7 @@ def create_web_app(settings: Settings, *, lifespan_hooks: Sequence[LifespanHook]
     app.include_router(site_data.router)
     app.include_router(dashboard.router)
     app.include_router(share.router)
+    app.include_router(members.router)
     app.include_router(api_keys.router)
     app.include_router(api.router)
     app.include_router(report_routes.router)

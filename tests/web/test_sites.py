@@ -104,7 +104,8 @@ def test_site_page_shows_snippet_and_settings(logged_in: Browser) -> None:
     assert 'data-domain="page.example"' in page.css_first("pre.snippet").text()
     tabs = [a.attributes["href"] for a in page.css("nav.tabs a")]
     assert tabs == [
-        f"/sites/{site_id}{suffix}" for suffix in ("", "/snippet", "/settings", "/domain", "/delete")
+        f"/sites/{site_id}{suffix}"
+        for suffix in ("", "/reports", "/snippet", "/settings", "/domain", "/members", "/delete")
     ]
     for href in tabs:  # every link goes to a page that exists
         assert logged_in.get(href).status_code == 200

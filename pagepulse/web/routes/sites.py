@@ -77,8 +77,9 @@ def home(session: SessionDep) -> Response:
 
 
 @router.get("/sites")
-def list_sites(request: Request, db: DbDep, user: CurrentUser) -> Response:
-    return render(request, "sites/list.html", {"entries": members.sites_of(db, user.id)})
+def list_sites(request: Request, db: DbDep, settings: SettingsDep, user: CurrentUser) -> Response:
+    entries = members.active_sites_of(settings, db, user.id)
+    return render(request, "sites/list.html", {"entries": entries})
 
 
 def _site_limit(settings: Settings, db: sqlite3.Connection, user_id: int) -> dict[str, str]:
