@@ -8,10 +8,13 @@ over to :mod:`pagepulse.web.dashboard.views`; share links get the same views thr
 
 from __future__ import annotations
 
+import functools
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pagepulse.control import custom_domains
+from pagepulse.lake import quarantine
 from pagepulse.web.dashboard import views
 from pagepulse.web.dashboard.context import Target
 from pagepulse.web.deps import CsrfProtected, DbDep, SettingsDep, ViewableSite
@@ -26,7 +29,12 @@ def dashboard_page(
     request: Request, db: DbDep, site: ViewableSite, settings: SettingsDep
 ) -> Response:
     base_url = custom_domains.public_base_url(db, settings, site.id, site.owner_id)
-    extra = {"snippet": snippet(site.domain, base_url)}
+    extra = {
+        "snippet": snippet(site.domain, base_url),
+        # Damaged lake files set aside (the numbers leave their events out); called
+        # while rendering, so a file set aside by this very request is reported.
+        "quarantine_report": functools.partial(quarantine.site_report, settings.data_dir, site.id),
+    }
     return views.page(request, Target.owner(site), settings, "dashboard/page.html", extra)
 
 
