@@ -226,6 +226,30 @@ def retention() -> None:
     typer.echo(f"deleted {deleted} days past their site's retention")
 
 
+lake_app = typer.Typer(no_args_is_help=True, help="Check the event lake's files.")
+app.add_typer(lake_app, name="lake")
+
+
+@lake_app.command("check")
+def lake_check(
+    site: Annotated[int | None, typer.Option("--site", help="only this site id")] = None,
+) -> None:
+    """Read every Parquet file of the lake in full; move damaged ones to data/quarantine
+    (kept, with a note of the error). Exits 1 when it found any."""
+    from pagepulse.config import get_settings
+    from pagepulse.lake.quarantine import check_lake, quarantine_dir, quarantined
+
+    settings = get_settings()
+    result = check_lake(settings.events_dir, site)
+    typer.echo(f"checked {result.files} files ({result.bytes:,} bytes)")
+    for item in result.moved:
+        typer.echo(f"quarantined {item.file}: {item.reason}")
+    kept = quarantined(settings.data_dir, site)
+    typer.echo(f"{len(kept)} files in quarantine ({quarantine_dir(settings.data_dir)})")
+    if result.moved:
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo() -> None:
     """Create the demo account and site with 30 days of traffic (once)."""
