@@ -130,21 +130,23 @@ def _within(host: str, parent: str) -> bool:
     return bool(parent) and (host == parent or host.endswith("." + parent))
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def normalise_hostname(value: str, settings: Settings) -> str:
     """``https://Stats.Example.com:443/x`` -> ``stats.example.com`` (IDNA for non-ASCII);
     raises InvalidHostname with a message for the form."""
     host = value.strip().lower()
     host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", host)
     host = re.split(r"[/?#]", host, maxsplit=1)[0].rsplit("@", 1)[-1]
-    if host.startswith("["):
+    if host.startswith("[") or _is_ip(host) or _is_ip(host.split(":", 1)[0]):
         raise InvalidHostname("Enter a host name such as stats.example.com, not an IP address.")
     host = host.split(":", 1)[0].rstrip(".")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        raise InvalidHostname("Enter a host name such as stats.example.com, not an IP address.")
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii")
@@ -273,6 +275,7 @@ def record_check(
     error = outcome.error
     expired = (
         domain.verified
+        and outcome.definitive
         and failing_since is not None
         and now - failing_since >= settings.custom_domain_grace_seconds
     )

@@ -1,0 +1,37 @@
+"""Fixtures for the custom-domain tests: a real DNS server on loopback (dnslib) and
+settings over a fresh data dir that ask it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pagepulse.config import Settings
+from tests.domains.helpers import cheap_password_hashing, database, domain_settings
+from tests.support.dns import DnsTestServer, dns_server
+
+
+@pytest.fixture(autouse=True)
+def cheap_passwords() -> Iterator[None]:
+    with cheap_password_hashing():
+        yield
+
+
+@pytest.fixture
+def dns() -> Iterator[DnsTestServer]:
+    with dns_server() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(tmp_path: Path, dns: DnsTestServer) -> Settings:
+    return domain_settings(tmp_path / "data", dns.address)
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
+    with database(settings) as connection:
+        yield connection
