@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from collections.abc import Iterator
 
 from dnslib import CNAME, QTYPE, RCODE, RR, TXT, A, DNSRecord
@@ -117,8 +118,12 @@ def dns_server(records: Records | None = None) -> Iterator[DnsTestServer]:
     try:
         yield DnsTestServer(resolver, port)
     finally:
-        for server in servers:
-            server.stop()
+        # Each stop waits for its serving loop's next poll: stop both at once.
+        stoppers = [threading.Thread(target=server.stop) for server in servers]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper, server in zip(stoppers, servers, strict=True):
+            stopper.join()
             server.server.server_close()
 
 
