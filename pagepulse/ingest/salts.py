@@ -1,17 +1,21 @@
 """Daily salts for visitor ids: one per UTC day, kept 48 hours at most.
 
 The salt of day D is created at D 00:00 UTC (or on its first use) and deleted once
-day D+2 starts, so yesterday's and today's exist and nothing older. Several workers
-share the SQLite table; ``INSERT OR IGNORE`` makes them agree on one salt per day.
+day D+2 starts, so yesterday's and today's exist and nothing older, on disk too (see
+:func:`delete_expired`). Several workers share the SQLite table; ``INSERT OR IGNORE``
+makes them agree on one salt per day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import sqlite3
 
 SALT_BYTES = 16
+
+log = logging.getLogger("pagepulse.ingest")
 
 
 def get_salt(conn: sqlite3.Connection, day: dt.date) -> bytes:
@@ -28,9 +32,21 @@ def get_salt(conn: sqlite3.Connection, day: dt.date) -> bytes:
 
 
 def delete_expired(conn: sqlite3.Connection, today: dt.date) -> int:
-    """Delete salts older than yesterday; returns how many were deleted."""
+    """Delete salts older than yesterday; returns how many were deleted.
+
+    Deleting the row is not enough: SQLite's write-ahead log keeps earlier versions of
+    the salts' page (the expired salt's bytes) until it is reused, which can take weeks
+    on a quiet server. So the deleted bytes are zeroed (``secure_delete``) and the log
+    is copied into the database and truncated. That waits, up to the busy timeout, for
+    other connections' reads, which are brief; failing that, a warning is logged and
+    the next rotation (the other workers', or tomorrow's) empties it.
+    """
     yesterday = (today - dt.timedelta(days=1)).isoformat()
+    conn.execute("PRAGMA secure_delete = ON")
     cur = conn.execute("DELETE FROM salts WHERE day < ?", (yesterday,))
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        log.warning("could not empty the SQLite log after deleting expired salts; will retry")
     return cur.rowcount
 
 
