@@ -9,9 +9,12 @@ Segments are preallocated (written full of zeros once) and recycled after they a
 published, as PostgreSQL does with its WAL: an ``fdatasync`` that only flushes data
 blocks takes ~0.3 ms here, against ~4 ms when each append also grows the file and
 forces a journal commit. A segment starts with a 16-byte header holding a random
-nonce; each record is framed as ``<u32 length><u32 crc32(nonce, payload)>`` so a torn
-tail (a write cut by a crash, never acknowledged) and stale records left from the
-file's previous use both fail the check and end the replay.
+nonce; each commit (a batch of records, one per line: records are JSON and hold no
+raw newline) is framed as ``<u32 length><u32 crc32(nonce, payload)>``, so a torn tail
+(a write cut by a crash, never acknowledged) and stale frames left from the file's
+previous use both fail the check and end the replay. A batch is acknowledged as a
+whole, so it is also kept or lost as a whole. (Segments written before batches were
+framed together, magic ``PPWAL01``, hold one record per frame and still replay.)
 
 Every ``flush_seconds`` the service seals the segment (``rotate``) and the writer
 turns it into Parquet; only then is the segment recycled. A segment whose lock can be
@@ -40,7 +43,8 @@ SPARE_SUFFIX = ".spare"
 SEGMENT_BYTES = 32 * 1024 * 1024
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_SPARES = 2
-_MAGIC = b"PPWAL01\x00"
+_MAGIC = b"PPWAL02\x00"
+_MAGIC_RECORD_FRAMES = b"PPWAL01\x00"  # one record per frame
 _FILE_HEADER = struct.Struct("<8sI4x")  # magic, nonce, padding: 16 bytes
 _RECORD_HEADER = struct.Struct("<II")
 _ZEROS = bytes(1024 * 1024)
@@ -68,13 +72,15 @@ def frame(payload: bytes, nonce: int) -> bytes:
 
 
 def read_records(path: Path) -> Iterator[bytes]:
-    """Every intact record of a segment, stopping at the first empty, torn or stale one."""
+    """Every record of a segment's intact frames, stopping at the first empty, torn or
+    stale frame."""
     data = path.read_bytes()
     if len(data) < _FILE_HEADER.size:
         return
     magic, nonce = _FILE_HEADER.unpack_from(data, 0)
-    if magic != _MAGIC:
+    if magic not in (_MAGIC, _MAGIC_RECORD_FRAMES):
         return
+    batched = magic == _MAGIC
     offset, end = _FILE_HEADER.size, len(data)
     while offset + _RECORD_HEADER.size <= end:
         length, crc = _RECORD_HEADER.unpack_from(data, offset)
@@ -84,7 +90,10 @@ def read_records(path: Path) -> Iterator[bytes]:
         payload = data[start : start + length]
         if zlib.crc32(payload, nonce) != crc:
             return
-        yield payload
+        if batched:
+            yield from payload.split(b"\n")
+        else:
+            yield payload
         offset = start + length
 
 
@@ -206,20 +215,28 @@ class WriteAheadLog:
 
     async def append(self, payload: bytes) -> None:
         """Returns once the record is durable; raises ``LogWriteFailed`` otherwise."""
+        await self.submit(payload)
+
+    def submit(self, payload: bytes) -> asyncio.Future[None]:
+        """Queue a record (a line: no ``\\n`` in it); the future is done once the record
+        is durable, or fails with ``LogWriteFailed``."""
+        if b"\n" in payload:
+            raise ValueError("a log record is one line")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((payload, future))
         if not self._committing:
             self._committing = True
             self._commit_task = loop.create_task(self._commit_loop())
-        await future
+        return future
 
     def _take_batch(self) -> list[tuple[bytes, asyncio.Future[None]]]:
         batch, size = [], 0
-        while self._pending and size < MAX_BATCH_BYTES:
+        limit = min(MAX_BATCH_BYTES, self.segment_bytes // 4)  # a frame fits a segment
+        while self._pending and size < limit:
             item = self._pending.popleft()
             batch.append(item)
-            size += len(item[0]) + _RECORD_HEADER.size
+            size += len(item[0]) + 1
         return batch
 
     async def _commit_loop(self) -> None:
@@ -243,11 +260,10 @@ class WriteAheadLog:
 
     def _commit(self, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
         # Framed here, on the I/O thread, because the nonce changes with the segment.
-        size = sum(len(payload) + _RECORD_HEADER.size for payload, _ in batch)
+        size = _RECORD_HEADER.size + sum(len(payload) + 1 for payload, _ in batch)
         if self._offset + size > self.segment_bytes:
             self._seal_and_open()  # raises OSError when no new segment can be made
-        nonce = self._segment.nonce
-        data = b"".join(frame(payload, nonce) for payload, _ in batch)
+        data = frame(b"\n".join(payload for payload, _ in batch), self._segment.nonce)
         self._write_durably(data, len(batch))
 
     # --- the flusher (event loop) ---------------------------------------------------

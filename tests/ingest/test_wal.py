@@ -2,6 +2,7 @@ import asyncio
 import errno
 import os
 import struct
+import zlib
 
 import pytest
 
@@ -154,3 +155,43 @@ def test_a_spare_renamed_into_place_but_not_yet_headed_replays_nothing(tmp_path)
         return records
 
     assert asyncio.run(main()) == []
+
+
+def test_segments_with_one_record_per_frame_still_replay(tmp_path):
+    """Segments of the first log format (magic PPWAL01) may be left by an upgrade."""
+    nonce = 1234
+    path = tmp_path / "old-00000001.seg"
+    frames = b"".join(
+        struct.pack("<II", len(p), zlib.crc32(p, nonce)) + p for p in (b"[1,2]", b"[3,4]")
+    )
+    path.write_bytes(struct.pack("<8sI4x", b"PPWAL01\x00", nonce) + frames + bytes(64))
+    assert records_of(path) == [b"[1,2]", b"[3,4]"]
+
+
+def test_a_torn_batch_is_dropped_whole_and_earlier_batches_stay(tmp_path):
+    async def main():
+        wal = WriteAheadLog(tmp_path, segment_bytes=SMALL)
+        await wal.append(b"first")
+        # Queued before the commit task runs: one batch, one frame.
+        await asyncio.gather(*[wal.submit(f"b{i}".encode()) for i in range(10)])
+        path, size = wal._segment.path, wal._offset
+        [sealed] = await wal.rotate()
+        sealed.release(delete=False)
+        await wal.close()
+        return path, size
+
+    path, size = asyncio.run(main())
+    data = bytearray(path.read_bytes())
+    data[size - 3] ^= 0xFF  # corrupt the last batch's tail, as a torn write would
+    path.write_bytes(bytes(data))
+    assert records_of(path) == [b"first"]
+
+
+def test_a_record_with_a_newline_is_refused(tmp_path):
+    async def main():
+        wal = WriteAheadLog(tmp_path, segment_bytes=SMALL)
+        with pytest.raises(ValueError):
+            await wal.append(b"two\nlines")
+        await wal.close()
+
+    asyncio.run(main())
