@@ -356,6 +356,41 @@ def bench_ingest(
     run_ingest_bench(seconds=seconds, connections=connections, worker_counts=counts)
 
 
+@bench_app.command("load")
+def bench_load(
+    rate: Annotated[float, typer.Option(min=1, max=20_000, help="beacons per second")] = 5000,
+    seconds: Annotated[float, typer.Option(min=1, max=600, help="measured, after warm-up")] = 60,
+    dashboard_interval: Annotated[
+        float, typer.Option(min=0, max=60, help="seconds between dashboard loads; 0: none")
+    ] = 1.0,
+    soak: Annotated[bool, typer.Option(help="run --soak-minutes, check memory growth")] = False,
+    soak_minutes: Annotated[float, typer.Option(min=3, max=60)] = 10,
+    processes: Annotated[int, typer.Option(min=1, max=8, help="load generators")] = 2,
+    connections: Annotated[int, typer.Option(min=1, max=1024, help="in all")] = 128,
+    seed_events: Annotated[int, typer.Option(min=0, max=5_000_000, help="history")] = 200_000,
+) -> None:
+    """Sustained ingestion against one server worker while a logged-in dashboard is
+    refreshed; --soak watches the server's memory. Exits 1 when the bar is missed."""
+    from pagepulse.bench.load import check_bounds, run_load
+
+    duration = soak_minutes * 60 if soak else seconds
+    try:
+        check_bounds(rate, duration, processes, connections)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    report = run_load(
+        rate,
+        duration,
+        dashboard_interval=dashboard_interval,
+        soak=soak,
+        processes=processes,
+        connections=connections,
+        seed_events=seed_events,
+    )
+    if not report.passed:
+        raise typer.Exit(1)
+
+
 @bench_app.command("dashboard")
 def bench_dashboard(
     events: int = 10_000_000,
