@@ -23,7 +23,9 @@ The model, all vectorised with numpy (no Python loop per visitor or event):
   custom event with props;
 - visits start inside the local day but may run past local midnight;
 - ``visitor_id`` is a random 64-bit id per visitor mixed with the UTC day of each event,
-  as the real daily-rotating salt does: a visit across UTC midnight shows two ids.
+  as the real daily-rotating salt does: a visit across UTC midnight shows two ids, and
+  events of the first 30 minutes of a UTC day carry the previous day's id in
+  ``prev_visitor_id``, as ingest stores them.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from pagepulse.demo import vocabulary as vocab
 from pagepulse.ingest.enrich.referrer import referrer_source
 from pagepulse.lake.importer import US_PER_DAY, split_by_utc_day
 from pagepulse.lake.layout import partition_dir, publish_table
-from pagepulse.lake.schema import EVENT_SCHEMA
+from pagepulse.lake.schema import EVENT_SCHEMA, PREVIOUS_DAY_WINDOW_US
 
 SESSION_TIMEOUT_S = 30 * 60
 BOUNCE_PROBABILITY = 0.5
@@ -166,6 +168,10 @@ def generate_site_day(spec: SiteSpec, day: dt.date, rng: np.random.Generator) ->
     event_visitor = visit_visitor[event_visit]
     visitors = _Visitors.draw(spec, n_visitors, rng)
     visitor_id = _day_scoped_id(visitors.base_id[event_visitor], ts // US_PER_DAY)
+    # As ingest does: the first 30 minutes of a UTC day also carry yesterday's id.
+    early = ts % US_PER_DAY < PREVIOUS_DAY_WINDOW_US
+    early_base = visitors.base_id[event_visitor[early]]
+    previous_id = _day_scoped_id(early_base, ts[early] // US_PER_DAY - 1)
     event_referrer = np.where(event_is_entry, referrer[event_visit], 0)
     event_utm = np.where(event_is_entry, utm[event_visit], 0)
     platform = visitors.platform[event_visitor]
@@ -184,6 +190,7 @@ def generate_site_day(spec: SiteSpec, day: dt.date, rng: np.random.Generator) ->
         **{k: v.take(platform) for k, v in vocab.PLATFORMS.columns.items()},
         "screen_width": pa.array(visitors.screen_width[event_visitor], pa.uint16()),
         "props": _props(event_kind),
+        "prev_visitor_id": _where(early, previous_id),
     }
     return pa.Table.from_arrays([columns[name] for name in EVENT_SCHEMA.names], schema=EVENT_SCHEMA)
 
@@ -301,6 +308,13 @@ def _day_scoped_id(base_id: np.ndarray, utc_day: np.ndarray) -> np.ndarray:
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def _where(mask: np.ndarray, values: np.ndarray) -> pa.Array:
+    """``values`` at the rows of ``mask``, NULL elsewhere (a uint64 column)."""
+    full = np.zeros(len(mask), np.uint64)
+    full[mask] = values
+    return pa.array(full, pa.uint64(), mask=~mask)
 
 
 def _props(kind: np.ndarray) -> pa.MapArray:

@@ -143,11 +143,15 @@ class IngestEndpoint:
         except (OSError, sqlite3.Error):  # a new day's salt could not be stored
             await _unavailable(send)
             return
+        previous_salt = self.service.previous_salt(now_ns)  # None after 00:30 UTC
         referrer, source = referrer_source(beacon.referrer, page.hostname, page.ref)
         country = self.service.countries.country(ip)
         device = device_class(beacon.screen_width)
         records = []
         for site_id in site_ids:
+            previous_id = None
+            if previous_salt is not None:  # the id under yesterday's salt (docs/lake.md)
+                previous_id = visitor_id(previous_salt, site_id, ip, user_agent)
             row = (
                 now_ns // 1000,
                 visitor_id(salt, site_id, ip, user_agent),
@@ -169,6 +173,7 @@ class IngestEndpoint:
                 device,
                 beacon.screen_width,
                 beacon.props,
+                previous_id,
             )
             records.append(encode_row(site_id, row))
         del ip  # used in memory only, above; never stored or logged

@@ -31,6 +31,12 @@ def get_salt(conn: sqlite3.Connection, day: dt.date) -> bytes:
     return bytes(row[0])
 
 
+def existing_salt(conn: sqlite3.Connection, day: dt.date) -> bytes | None:
+    """The salt for ``day`` if it still exists (never created here)."""
+    row = conn.execute("SELECT salt FROM salts WHERE day = ?", (day.isoformat(),)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
 def delete_expired(conn: sqlite3.Connection, today: dt.date) -> int:
     """Delete salts older than yesterday; returns how many were deleted.
 

@@ -30,6 +30,7 @@ from pagepulse.ingest.wal import Segment, WriteAheadLog, claim_orphans
 from pagepulse.ingest.writer import publish_segment, still_logged
 from pagepulse.lake.compaction import CompactionBusy
 from pagepulse.lake.retention import enforce_retention_and_compact
+from pagepulse.lake.schema import PREVIOUS_DAY_WINDOW_US
 
 log = logging.getLogger("pagepulse.ingest")
 
@@ -51,6 +52,7 @@ class IngestService:
         self._salt_day: dt.date | None = None
         self._salt_day_number = -1
         self._salt = b""
+        self._previous_salt: bytes | None = None
         # Publishing runs in its own process: turning rows into Parquet holds the GIL
         # for tens of milliseconds, which would stall every request in flight.
         self._publisher = ProcessPoolExecutor(
@@ -181,8 +183,17 @@ class IngestService:
             self._rotate_salts(dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC))
         return self._salt
 
+    def previous_salt(self, now_ns: int) -> bytes | None:
+        """Yesterday's salt in the first 30 minutes of a UTC day (None otherwise, or when
+        it does not exist): events then also carry their ``prev_visitor_id``, so that a
+        visit running across midnight is counted once. Call after :meth:`salt`."""
+        if now_ns % _NS_PER_DAY >= PREVIOUS_DAY_WINDOW_US * 1000:
+            return None
+        return self._previous_salt
+
     def _rotate_salts(self, now: dt.datetime) -> None:
         assert self._db is not None
         self._salt = salts.rotate(self._db, now)
         self._salt_day = now.date()
         self._salt_day_number = (self._salt_day - _EPOCH).days
+        self._previous_salt = salts.existing_salt(self._db, self._salt_day - dt.timedelta(days=1))

@@ -30,8 +30,14 @@ def encode_row(site_id: int, row: tuple) -> bytes:
 
 
 def rows_to_table(rows: list[list]) -> pa.Table:
-    """Event rows (EVENT_COLUMNS order, without site_id) -> an Arrow table."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(EVENT_COLUMNS)
+    """Event rows (EVENT_COLUMNS order, without site_id) -> an Arrow table.
+
+    Rows logged before a nullable column was added to the schema (``prev_visitor_id``)
+    are shorter: the missing trailing values are NULL.
+    """
+    width = len(EVENT_COLUMNS)
+    rows = [row if len(row) == width else [*row, *[None] * (width - len(row))] for row in rows]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * width
     arrays = []
     for index, field in enumerate(EVENT_SCHEMA):
         values = columns[index]

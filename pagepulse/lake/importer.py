@@ -75,7 +75,8 @@ def events_from_table(raw: pa.Table) -> pa.Table:
     """``raw`` checked and converted to exactly ``EVENT_SCHEMA``.
 
     Columns match by name, in any order. ``ts`` and ``visitor_id`` are required; other
-    missing columns and NULLs become "" (``name``: "pageview"), 0, or an empty map.
+    missing columns and NULLs become "" (``name``: "pageview"), 0, or an empty map
+    (``prev_visitor_id`` stays NULL).
     """
     unknown = [name for name in raw.column_names if name not in EVENT_COLUMNS]
     if unknown:
@@ -98,6 +99,8 @@ def events_from_table(raw: pa.Table) -> pa.Table:
             columns.append(_screen_widths(values, n))
         elif field.name == "props":
             columns.append(_props(values, n))
+        elif field.name == "prev_visitor_id":
+            columns.append(_previous_ids(values, n))
         else:
             columns.append(_strings(field.name, values, n))
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
@@ -167,6 +170,17 @@ def _visitor_ids(values: pa.Array) -> pa.Array:
     values = _convert("visitor_id", values, pa.uint64())
     _require_all("visitor_id", values)
     return values
+
+
+def _previous_ids(values: pa.Array | None, n: int) -> pa.Array:
+    """The optional, nullable ``prev_visitor_id``: NULL when missing or empty."""
+    if values is None:
+        return pa.nulls(n, pa.uint64())
+    if not (pa.types.is_integer(values.type) or _is_text(values.type) or values.null_count == n):
+        raise ValueError(f"column 'prev_visitor_id': expected unsigned integers, got {values.type}")
+    if _is_text(values.type):
+        values = pc.if_else(pc.equal(values, ""), None, values)
+    return _convert("prev_visitor_id", values, pa.uint64())
 
 
 def _screen_widths(values: pa.Array | None, n: int) -> pa.Array:

@@ -2,8 +2,12 @@
 
 This is the contract of ``data/events`` (docs/lake.md). Missing values are empty
 strings, never NULL; ``screen_width`` is 0 when unknown; ``props`` is an empty map when
-there are none. ``site_id`` and ``date`` are not columns in the files: they are the
-hive partition keys of the folders.
+there are none. The one nullable column is ``prev_visitor_id``: the visitor's id under
+the previous UTC day's salt, set only on events of the first
+``PREVIOUS_DAY_WINDOW_US`` after 00:00 UTC, so that a visit across midnight is counted
+once (files written before it existed lack it; readers treat that as NULL).
+``site_id`` and ``date`` are not columns in the files: they are the hive partition
+keys of the folders.
 """
 
 from __future__ import annotations
@@ -38,8 +42,13 @@ EVENT_SCHEMA = pa.schema(
         *(pa.field(name, pa.string(), nullable=False) for name in STRING_COLUMNS),
         pa.field("screen_width", pa.uint16(), nullable=False),
         pa.field("props", pa.map_(pa.string(), pa.string()), nullable=False),
+        pa.field("prev_visitor_id", pa.uint64(), nullable=True),
     ]
 )
+
+# Events this long after 00:00 UTC also carry ``prev_visitor_id`` (the session gap:
+# only they can continue a visit of the previous day).
+PREVIOUS_DAY_WINDOW_US = 30 * 60 * 1_000_000
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
 
