@@ -15,17 +15,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
 
+from pagepulse.config import Settings
 from pagepulse.control import plans, sites
 from pagepulse.mail import mail_configured
 from pagepulse.reports import subscriptions
 from pagepulse.reports.message import KIND_LABELS
 from pagepulse.reports.schedule import KINDS, Kind
-from pagepulse.reports.unsubscribe import read_token
+from pagepulse.reports.unsubscribe import UnsubscribeRequest, read_token
 from pagepulse.web.deps import CsrfProtected, CurrentUser, DbDep, SettingsDep, ViewableSite
 from pagepulse.web.templating import flash, redirect, render
 
@@ -44,7 +46,7 @@ INVALID_LINK = (
 
 
 def _page(
-    request: Request, settings: SettingsDep, db: DbDep, site: sites.Site, user_id: int
+    request: Request, settings: Settings, db: sqlite3.Connection, site: sites.Site, user_id: int
 ) -> Response:
     context = {
         "site": site,
@@ -86,35 +88,34 @@ def save_reports(
     return redirect(f"/sites/{site.id}/reports")
 
 
-@unsubscribe_router.get("/{token}")
-def unsubscribe_page(request: Request, settings: SettingsDep, db: DbDep, token: str) -> Response:
+def _wanted(settings: Settings, token: str) -> UnsubscribeRequest:
     wanted = read_token(settings, token)
     if wanted is None:
         raise HTTPException(status_code=404, detail=INVALID_LINK)
+    return wanted
+
+
+def _unsubscribe_page(
+    request: Request, db: sqlite3.Connection, wanted: UnsubscribeRequest, done: bool
+) -> Response:
     site = sites.get_site(db, wanted.site_id)
-    subscribed = site is not None and wanted.kind in subscriptions.kinds_of(
-        db, wanted.site_id, wanted.user_id
-    )
+    subscribed = wanted.kind in subscriptions.kinds_of(db, wanted.site_id, wanted.user_id)
     context = {
         "domain": site.domain if site else None,
         "kind_label": KIND_LABELS[wanted.kind].lower(),
-        "subscribed": subscribed,
-        "done": False,
+        "subscribed": site is not None and subscribed,
+        "done": done,
     }
     return render(request, "sites/reports_unsubscribe.html", context)
+
+
+@unsubscribe_router.get("/{token}")
+def unsubscribe_page(request: Request, settings: SettingsDep, db: DbDep, token: str) -> Response:
+    return _unsubscribe_page(request, db, _wanted(settings, token), done=False)
 
 
 @unsubscribe_router.post("/{token}")
 def unsubscribe(request: Request, settings: SettingsDep, db: DbDep, token: str) -> Response:
-    wanted = read_token(settings, token)
-    if wanted is None:
-        raise HTTPException(status_code=404, detail=INVALID_LINK)
+    wanted = _wanted(settings, token)
     subscriptions.unsubscribe(db, wanted.site_id, wanted.user_id, wanted.kind)
-    site = sites.get_site(db, wanted.site_id)
-    context = {
-        "domain": site.domain if site else None,
-        "kind_label": KIND_LABELS[wanted.kind].lower(),
-        "subscribed": False,
-        "done": True,
-    }
-    return render(request, "sites/reports_unsubscribe.html", context)
+    return _unsubscribe_page(request, db, wanted, done=True)

@@ -8,7 +8,8 @@ restarted server exactly one sends it). The claim is marked sent once the SMTP s
 accepted the message; a failed send keeps its claim and is retried when the claim
 goes stale (``STALE_CLAIM``), until a newer period takes its place.
 
-A subscription is skipped when its member can no longer see the site, when the
+A subscription is skipped when its member can no longer see the site (removed, or a
+membership suspended while the owner's plan lacks team members), when the
 owner's plan has no email reports (saas mode), and for periods already due before the
 member subscribed (their first report is the next one).
 """
@@ -72,7 +73,7 @@ def due_reports(
     found = []
     for sub in subscriptions.subscriptions(conn, site_id=site_id, kind=kind):
         site = sites.get_site(conn, sub.site_id)
-        if site is None or members.site_role(conn, site.id, sub.user_id) is None:
+        if site is None or members.active_role(settings, conn, site, sub.user_id) is None:
             continue
         if not plans.feature_enabled(settings, conn, site.owner_id, "email_reports"):
             continue

@@ -19,6 +19,7 @@ import sqlite3
 from pathlib import Path
 
 from passlib.context import CryptContext
+from selectolax.lexbor import LexborHTMLParser
 
 from pagepulse.control import members
 from pagepulse.control.sites import Site, create_site
@@ -108,3 +109,38 @@ def subscribe(
         "INSERT INTO report_subscriptions (site_id, user_id, kind, created_at) VALUES (?, ?, ?, ?)",
         (site.id, user.id, kind, at.strftime("%Y-%m-%dT%H:%M:%SZ")),
     )
+
+
+def add_readers(
+    conn: sqlite3.Connection, site: Site, count: int, kind: str = "weekly"
+) -> list[str]:
+    """``count`` viewers of the site subscribed to ``kind``; returns their emails."""
+    emails = [f"reader{i}@example.com" for i in range(count)]
+    for email in emails:
+        reader = add_user(conn, email)
+        add_member(conn, site, reader)
+        subscribe(conn, site, reader, kind)
+    return emails
+
+
+def stat_rows(page: LexborHTMLParser) -> dict[str, tuple[str, str]]:
+    """The HTML part's top stats: metric -> (value, change) as shown."""
+    return {
+        row.attributes["data-metric"] or "": (
+            row.css_first(".value").text(),
+            row.css_first(".change").text(),
+        )
+        for row in page.css("#top-stats tr")
+    }
+
+
+def ranked_lists(page: LexborHTMLParser) -> dict[str, list[tuple[str, str]]]:
+    """The HTML part's lists: title -> [(name, visitors)] as shown."""
+    return {
+        table.parent.css_first("h2").text(): [
+            (row.css_first(".name").text(), row.css_first(".visitors").text())
+            for row in table.css("tr")
+            if row.css_first(".name")
+        ]
+        for table in page.css("table.ranked")
+    }

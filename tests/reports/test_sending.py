@@ -88,14 +88,7 @@ def test_the_weekly_report_as_received(mail_settings, conn, shop, smtp_server):
         "bounce_rate": ("75%", "+25 pp"),
         "visit_duration": ("30s", "0%"),
     }
-    rows = {
-        row.attributes["data-metric"]: (
-            row.css_first(".value").text(),
-            row.css_first(".change").text(),
-        )
-        for row in page.css("#top-stats tr")
-    }
-    assert rows == expected
+    assert data.stat_rows(page) == expected
     for line in (
         "Unique visitors:          4  +100%\n",
         "Total pageviews:          5  +67%\n",
@@ -106,14 +99,7 @@ def test_the_weekly_report_as_received(mail_settings, conn, shop, smtp_server):
     assert "1–7 June 2026, compared with 25–31 May 2026" in text
     assert page.css_first("#period").text() == "1–7 June 2026, compared with 25–31 May 2026"
 
-    lists = {
-        table.parent.css_first("h2").text(): [
-            (row.css_first(".name").text(), row.css_first(".visitors").text())
-            for row in table.css("tr")
-            if row.css_first(".name")
-        ]
-        for table in page.css("table.ranked")
-    }
+    lists = data.ranked_lists(page)
     hostile_path = "/<img src=x onerror=alert(1)>Bcc: victim@example.com"  # CR LF removed
     assert lists["Top pages"] == [
         ("/", "2"),
@@ -255,11 +241,23 @@ def test_a_subscription_starts_with_the_next_slot(mail_settings, conn, shop, smt
 def test_saas_mode_needs_a_plan_with_email_reports(mail_settings, conn, shop, smtp_server):
     site, owner = shop
     data.subscribe(conn, site, owner, "weekly")
+    [viewer] = data.add_readers(conn, site, 1)
     saas = mail_settings.model_copy(update={"mode": "saas"})
     assert send_due_reports(saas, now=data.DUE) == []  # the free plan has no email reports
+    # Pro has email reports but no team members: the viewer's membership is suspended.
     plans.set_plan(saas, conn, owner.id, "pro", "cli")
-    assert [o.status for o in send_due_reports(saas, now=data.DUE)] == ["sent"]
-    assert sent_to(smtp_server) == ["owner@example.com"]
+    outcomes = send_due_reports(saas, now=data.DUE)
+    assert [(o.report.subscription.email, o.status) for o in outcomes] == [
+        ("owner@example.com", "sent")
+    ]
+    plans.set_plan(saas, conn, owner.id, "business", "cli")
+    outcomes = send_due_reports(saas, now=data.DUE)
+    assert [(o.report.subscription.email, o.status) for o in outcomes] == [
+        ("owner@example.com", "skipped"),
+        (viewer, "sent"),
+    ]
+    smtp_server.wait_for(2)
+    assert sent_to(smtp_server) == ["owner@example.com", viewer]
 
 
 def test_a_failed_send_is_retried_once_its_claim_is_stale(mail_settings, conn, shop, smtp_server):
@@ -306,10 +304,7 @@ def test_concurrent_schedulers_in_threads_send_each_report_once(
     mail_settings, conn, shop, smtp_server
 ):
     site, owner = shop
-    readers = [data.add_user(conn, f"reader{i}@example.com") for i in range(6)]
-    for reader in readers:
-        data.add_member(conn, site, reader)
-        data.subscribe(conn, site, reader, "weekly")
+    readers = data.add_readers(conn, site, 6)
     data.subscribe(conn, site, owner, "weekly")
     start = threading.Barrier(4)
     results: list[list] = []
@@ -326,17 +321,12 @@ def test_concurrent_schedulers_in_threads_send_each_report_once(
     statuses = [o.status for result in results for o in result]
     assert statuses.count("sent") == 7 and statuses.count("skipped") == 21
     smtp_server.wait_for(7)
-    assert sent_to(smtp_server) == sorted(
-        ["owner@example.com", *(f"reader{i}@example.com" for i in range(6))]
-    )
+    assert sent_to(smtp_server) == sorted(["owner@example.com", *readers])
 
 
 def test_concurrent_cli_processes_send_each_report_once(mail_settings, conn, shop, smtp_server):
     site, owner = shop
-    readers = [data.add_user(conn, f"reader{i}@example.com") for i in range(3)]
-    for reader in readers:
-        data.add_member(conn, site, reader)
-        data.subscribe(conn, site, reader, "weekly")
+    readers = data.add_readers(conn, site, 3)
     data.subscribe(conn, site, owner, "weekly")
     env = {
         **os.environ,
@@ -366,9 +356,7 @@ def test_concurrent_cli_processes_send_each_report_once(mail_settings, conn, sho
     assert sent == 4, summaries
     smtp_server.wait_for(4)
     assert len(smtp_server.received) == 4
-    assert sent_to(smtp_server) == sorted(
-        ["owner@example.com", *(f"reader{i}@example.com" for i in range(3))]
-    )
+    assert sent_to(smtp_server) == sorted(["owner@example.com", *readers])
 
 
 def _now() -> float:
