@@ -17,7 +17,7 @@ from pagepulse.control import custom_domains, sites, users
 from pagepulse.control.db import open_database
 from pagepulse.control.users import create_user, get_user_by_email
 from tests.support.dns import DnsTestServer
-from tests.support.site import CHROME_UA
+from tests.support.site import CHROME_UA, log_in
 
 BASE_URL = "http://pagepulse.test"  # the app's own host: pagepulse.test
 TARGET = "pulse.test"  # the CNAME target
@@ -104,3 +104,13 @@ def beacon(domain: str, path: str = "/pricing") -> dict[str, object]:
 def post_event(base_url: str, host: str, body: dict[str, object]) -> httpx.Response:
     headers = {"host": host, "user-agent": CHROME_UA, "content-type": "text/plain"}
     return httpx.post(f"{base_url}/api/event", json=body, headers=headers, timeout=10)
+
+
+@contextlib.contextmanager
+def client_of(server_url: str, email: str | None) -> Iterator[httpx.Client]:
+    """An HTTP client of the server, logged in as ``email`` through the form (None:
+    anonymous); it follows redirects."""
+    with httpx.Client(base_url=server_url, follow_redirects=True, timeout=10) as client:
+        if email:
+            log_in(client, email, PASSWORD)
+        yield client

@@ -13,9 +13,9 @@ from selectolax.lexbor import LexborHTMLParser
 
 from pagepulse.control import custom_domains, members
 from tests.domains.helpers import (
-    PASSWORD,
     TARGET,
     cheap_password_hashing,
+    client_of,
     database,
     domain_settings,
     server_env,
@@ -25,7 +25,7 @@ from tests.domains.helpers import (
 )
 from tests.support.dns import DnsTestServer, dns_server
 from tests.support.server import Server
-from tests.support.site import form_fields, log_in
+from tests.support.site import form_fields
 
 OWNER = "owner@example.test"
 
@@ -37,13 +37,8 @@ class World:
     settings: object
     site: int  # example.com, owned by OWNER; admin@ and viewer@ are members
 
-    @contextlib.contextmanager
-    def client(self, email: str | None = OWNER) -> Iterator[httpx.Client]:
-        """A client logged in as ``email`` (None: anonymous)."""
-        with httpx.Client(base_url=self.server.url, follow_redirects=True, timeout=10) as client:
-            if email:
-                log_in(client, email, PASSWORD)
-            yield client
+    def client(self, email: str | None = OWNER) -> contextlib.AbstractContextManager[httpx.Client]:
+        return client_of(self.server.url, email)
 
     def claim(self):
         with database(self.settings) as conn:  # type: ignore[arg-type]
@@ -80,7 +75,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             user(conn, "stranger@example.test")
             taken = site(conn, "taken.example", "else@example.test")
             verified_claim(conn, settings, dns, taken, "stats.taken.example")
-        server = Server(data_dir, env=server_env(dns.address)).start()
+        server = Server(data_dir, env=server_env(dns.address)).start(timeout=90)
         try:
             yield World(server, dns, settings, site_id)
         finally:

@@ -16,6 +16,7 @@ from tests.domains.helpers import (
     BASE_URL,
     TARGET,
     beacon,
+    cheap_password_hashing,
     database,
     domain_settings,
     post_event,
@@ -50,7 +51,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir = tmp_path_factory.mktemp("serving") / "data"
-    with dns_server() as dns:
+    with dns_server() as dns, cheap_password_hashing():
         server = Server(data_dir, env=server_env(dns.address))
         example = server.add_site("example.com")
         other = server.add_site("other.example")
@@ -68,7 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 shares.create_share(conn, other, "other").slug,
                 shares.create_share(conn, pending, "pending").slug,
             ]
-        server.start()
+        server.start(timeout=90)
         try:
             yield World(server, example, other, pending, *links)
         finally:
