@@ -405,6 +405,7 @@ class LoadReport:
     processes: int
     connections: int
     dashboard_interval: float  # 0: no dashboard
+    site_id: int
     seeded: int  # history events written before the run
     started_at: dt.datetime  # wall clock just before the first beacon
     ingestion: Ingestion
@@ -547,6 +548,7 @@ def run_load(
             processes=processes,
             connections=connections,
             dashboard_interval=dashboard_interval,
+            site_id=site_id,
             seeded=seeded,
             started_at=started_at,
             ingestion=ingestion,
