@@ -121,8 +121,11 @@ def claim(
     """Claim the report for sending, or None when it was sent or another sender holds it.
 
     One statement, so it is atomic across processes: the insert wins for the first
-    sender; a later one only takes over a claim that is stale and still unsent.
+    sender; a later one only takes over a claim that is stale and still unsent. A read
+    first spares the write lock for reports sent already (every worker asks every minute).
     """
+    if sent_at(conn, site_id, user_id, kind, period_start) is not None:
+        return None
     row = conn.execute(
         "INSERT INTO report_sends (site_id, user_id, kind, period_start, claimed_at) "
         "VALUES (:site, :user, :kind, :start, :now) "
