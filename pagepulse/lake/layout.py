@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -106,10 +107,16 @@ def fsync_dir(path: Path) -> None:
 
 
 def publish_table(
-    table: pa.Table, final_path: Path, *, sort: bool = True, replaces: Iterable[str] = ()
+    table: pa.Table,
+    final_path: Path,
+    *,
+    sort: bool = True,
+    replaces: Iterable[str] = (),
+    options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``table`` durably and atomically to ``final_path`` (replacing any file there).
-    ``replaces`` names files of the same folder that this one supersedes (compaction)."""
+    ``replaces`` names files of the same folder that this one supersedes (compaction);
+    ``options`` are ``pq.write_table``'s (default: the event files' ``PARQUET_OPTIONS``)."""
     folder = final_path.parent
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
@@ -121,7 +128,7 @@ def publish_table(
         table = table.replace_schema_metadata(metadata)
     tmp = folder / f".{final_path.name}.{os.getpid()}.tmp"
     try:
-        pq.write_table(table, tmp, **PARQUET_OPTIONS)
+        pq.write_table(table, tmp, **(PARQUET_OPTIONS if options is None else options))
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
