@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from pagepulse.control import custom_domains, sites, users
 from pagepulse.control.db import open_database
 from pagepulse.control.users import create_user, get_user_by_email
 from tests.support.dns import DnsTestServer
+from tests.support.server import Server
 from tests.support.site import CHROME_UA, log_in
 
 BASE_URL = "http://pagepulse.test"  # the app's own host: pagepulse.test
@@ -114,3 +116,17 @@ def client_of(server_url: str, email: str | None) -> Iterator[httpx.Client]:
         if email:
             log_in(client, email, PASSWORD)
         yield client
+
+
+def get_on_host(server: Server, path: str, host: str, **kwargs: Any) -> httpx.Response:
+    """GET ``path`` from the server as if it were reached as ``host``."""
+    headers = {"host": host, **kwargs.pop("headers", {})}
+    return httpx.get(f"{server.url}{path}", headers=headers, timeout=10, **kwargs)
+
+
+def tls_ask(server: Server, domain: str) -> int:
+    """What the ``ask`` endpoint answers the reverse proxy (on the server's own address)."""
+    params = {"domain": domain}
+    return get_on_host(
+        server, "/api/tls/ask", f"127.0.0.1:{server.port}", params=params
+    ).status_code

@@ -20,8 +20,10 @@ from tests.domains.helpers import (
     client_of,
     database,
     domain_settings,
+    get_on_host,
     server_env,
     site,
+    tls_ask,
     verified_claim,
 )
 from tests.support.dns import dns_server
@@ -40,12 +42,10 @@ class World:
     shares: dict[str, str]  # owner email -> share slug
 
     def get(self, path: str, host: str, **kwargs) -> httpx.Response:
-        url = f"{self.server.url}{path}"
-        return httpx.get(url, headers={"host": host}, timeout=10, **kwargs)
+        return get_on_host(self.server, path, host, **kwargs)
 
     def ask(self, domain: str) -> int:
-        host = f"127.0.0.1:{self.server.port}"
-        return self.get("/api/tls/ask", host, params={"domain": domain}).status_code
+        return tls_ask(self.server, domain)
 
 
 @pytest.fixture(scope="module")

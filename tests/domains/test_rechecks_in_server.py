@@ -21,8 +21,10 @@ from tests.domains.helpers import (
     cheap_password_hashing,
     database,
     domain_settings,
+    get_on_host,
     server_env,
     site,
+    tls_ask,
     verified_claim,
 )
 from tests.support.dns import DnsTestServer, dns_server
@@ -48,12 +50,10 @@ class World:
         return found
 
     def get(self, path: str, host: str, **kwargs) -> httpx.Response:
-        url = f"{self.server.url}{path}"
-        return httpx.get(url, headers={"host": host}, timeout=10, **kwargs)
+        return get_on_host(self.server, path, host, **kwargs)
 
     def ask(self, domain: str) -> int:
-        host = f"127.0.0.1:{self.server.port}"
-        return self.get("/api/tls/ask", host, params={"domain": domain}).status_code
+        return tls_ask(self.server, domain)
 
 
 def wait_until(probe: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:

@@ -19,8 +19,10 @@ from tests.domains.helpers import (
     cheap_password_hashing,
     database,
     domain_settings,
+    get_on_host,
     post_event,
     server_env,
+    tls_ask,
     verified_claim,
 )
 from tests.support.dns import dns_server
@@ -44,8 +46,7 @@ class World:
     pending_share: str
 
     def get(self, path: str, host: str, **kwargs) -> httpx.Response:
-        headers = {"host": host, **kwargs.pop("headers", {})}
-        return httpx.get(f"{self.server.url}{path}", headers=headers, timeout=10, **kwargs)
+        return get_on_host(self.server, path, host, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -214,10 +215,7 @@ def test_a_password_protected_share_unlocks_on_the_custom_host(world: World) -> 
     ],
 )
 def test_the_tls_ask_endpoint(world: World, domain: str, status: int) -> None:
-    response = world.get(
-        "/api/tls/ask", f"127.0.0.1:{world.server.port}", params={"domain": domain}
-    )
-    assert response.status_code == status
+    assert tls_ask(world.server, domain) == status
 
 
 def test_the_snippet_and_share_links_use_the_custom_host_once_verified(world: World) -> None:
