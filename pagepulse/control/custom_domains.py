@@ -32,6 +32,7 @@ import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -310,34 +311,36 @@ def verify(
     return record_check(conn, settings, domain, outcome, time.time() if now is None else now)
 
 
-def claim_due_checks(conn: sqlite3.Connection, now: float, interval: float) -> list[CustomDomain]:
-    """The claims whose re-check is due, each marked as checked now by this caller only:
-    with several workers, the conditional update lets exactly one of them take each."""
-    due_before = now - interval
-    rows = conn.execute(
-        "SELECT id FROM custom_domains WHERE coalesce(last_checked_at, 0) <= ? ORDER BY id",
-        (due_before,),
-    ).fetchall()
-    claimed = []
-    for row in rows:
-        taken = conn.execute(
-            "UPDATE custom_domains SET last_checked_at = ? "
-            "WHERE id = ? AND coalesce(last_checked_at, 0) <= ? RETURNING *",
-            (now, row["id"], due_before),
-        ).fetchone()
-        if taken is not None:
-            claimed.append(_from_row(taken))
-    return claimed
+def claim_next_due(conn: sqlite3.Connection, now: float, interval: float) -> CustomDomain | None:
+    """The claim whose re-check is most overdue, marked as checked ``now`` by this caller
+    only (one UPDATE, so with several workers exactly one takes it); None when none is due."""
+    row = conn.execute(
+        "UPDATE custom_domains SET last_checked_at = ?1 WHERE id = ("
+        "  SELECT id FROM custom_domains WHERE coalesce(last_checked_at, 0) <= ?2"
+        "  ORDER BY coalesce(last_checked_at, 0), id LIMIT 1"
+        ") RETURNING *",
+        (now, now - interval),
+    ).fetchone()
+    return _from_row(row) if row else None
 
 
-def recheck_due(conn: sqlite3.Connection, settings: Settings, now: float) -> int:
-    """Re-check every claim that is due; returns how many were checked."""
-    due = claim_due_checks(conn, now, settings.custom_domain_recheck_seconds)
-    if due:
-        resolver = domain_dns.make_resolver(settings)
-        for domain in due:
-            verify(conn, settings, domain, now, resolver)
-    return len(due)
+def recheck_due(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    now: float,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Re-check the claims that are due, one at a time, until none is or ``should_stop()``
+    (the server stopping); returns how many were checked."""
+    resolver = domain_dns.make_resolver(settings)
+    checked = 0
+    while not should_stop():
+        domain = claim_next_due(conn, now, settings.custom_domain_recheck_seconds)
+        if domain is None:
+            break
+        verify(conn, settings, domain, now, resolver)
+        checked += 1
+    return checked
 
 
 # Serving ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -149,29 +150,31 @@ def may_serve_site(request: Request, site_id: int) -> bool:
 @contextlib.asynccontextmanager
 async def rechecking(settings: Settings) -> AsyncIterator[None]:
     """Re-check due custom domains in the background while the server runs (each
-    worker runs this; ``claim_due_checks`` hands each claim to one of them)."""
-    task = asyncio.create_task(_recheck_loop(settings), name="pagepulse-domain-rechecks")
+    worker runs this; ``claim_next_due`` hands each claim to one of them)."""
+    stopping = threading.Event()  # ends a round between two checks at shutdown
+    task = asyncio.create_task(_recheck_loop(settings, stopping), name="pagepulse-domain-rechecks")
     try:
         yield
     finally:
+        stopping.set()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
 
-async def _recheck_loop(settings: Settings) -> None:
+async def _recheck_loop(settings: Settings, stopping: threading.Event) -> None:
     pause = max(0.2, min(60.0, settings.custom_domain_recheck_seconds / 2))
     while True:
         try:
-            await asyncio.to_thread(_recheck_once, settings)
+            await asyncio.to_thread(_recheck_once, settings, stopping)
         except Exception:
             log.exception("custom domain re-check failed; retrying later")
         await asyncio.sleep(pause)
 
 
-def _recheck_once(settings: Settings) -> None:
+def _recheck_once(settings: Settings, stopping: threading.Event) -> None:
     conn = control_db.connect(settings.db_path)
     try:
-        custom_domains.recheck_due(conn, settings, time.time())
+        custom_domains.recheck_due(conn, settings, time.time(), stopping.is_set)
     finally:
         conn.close()

@@ -193,9 +193,10 @@ def test_a_due_check_is_taken_by_one_worker_only(conn, settings, tmp_path):
     with database(settings) as other_worker:
         now = time.time()
         interval = settings.custom_domain_recheck_seconds
-        taken = custom_domains.claim_due_checks(conn, now, interval)
-        assert [d.id for d in taken] == [domain.id]
-        assert custom_domains.claim_due_checks(other_worker, now, interval) == []
+        taken = custom_domains.claim_next_due(conn, now, interval)
+        assert taken is not None and taken.id == domain.id and taken.last_checked_at == now
+        assert custom_domains.claim_next_due(other_worker, now, interval) is None
+        assert custom_domains.claim_next_due(other_worker, now + interval, interval) is not None
 
 
 def test_in_saas_mode_only_an_owner_with_the_feature_is_served(tmp_path, dns):
@@ -213,3 +214,20 @@ def test_in_saas_mode_only_an_owner_with_the_feature_is_served(tmp_path, dns):
         assert custom_domains.public_base_url(conn, settings, domain.site_id, 1) == (
             f"http://{HOST}"
         )
+
+
+def test_a_round_of_rechecks_stops_between_two_checks_when_asked(conn, settings) -> None:
+    ids = [
+        claim(conn, settings).id,
+        custom_domains.add_domain(conn, settings, site(conn, "b.example"), "stats.b.example").id,
+    ]
+    asked: list[bool] = []
+
+    def stop_after_one_check() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    assert custom_domains.recheck_due(conn, settings, time.time(), stop_after_one_check) == 1
+    checked = [custom_domains.get_domain_by_id(conn, i).last_checked_at for i in ids]  # type: ignore[union-attr]
+    # The one left unclaimed is still due for the next round.
+    assert sorted(at is None for at in checked) == [False, True]
