@@ -54,16 +54,21 @@ class _NoAnswer(Exception):
 
 def parse_nameserver(value: str) -> tuple[str, int]:
     """``"127.0.0.1:5353"``, ``"[::1]:53"``, ``"::1"`` or ``"10.0.0.2"`` -> (ip, port)."""
-    value = value.strip()
-    host, port = value, 53
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = int(rest.removeprefix(":")) if rest else 53
-    elif value.count(":") == 1:
-        host, _, port_text = value.partition(":")
-        port = int(port_text)
-    ipaddress.ip_address(host)  # ValueError for a name: the resolver needs an address
-    return host, port
+    text = value.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)  # the resolver needs an address, not a name
+        number = int(port)
+    except ValueError:
+        number = 0
+    if not 0 < number < 65536:
+        raise ValueError(f"PAGEPULSE_DNS_NAMESERVER must be IP or IP:port, not {value!r}")
+    return host, number
 
 
 def make_resolver(settings: Settings) -> dns.resolver.Resolver:

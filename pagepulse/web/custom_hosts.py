@@ -34,7 +34,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pagepulse.config import Settings
-from pagepulse.control import custom_domains
+from pagepulse.control import custom_domains, domain_dns
 from pagepulse.control import db as control_db
 
 log = logging.getLogger("pagepulse.custom_domains")
@@ -151,6 +151,7 @@ def may_serve_site(request: Request, site_id: int) -> bool:
 async def rechecking(settings: Settings) -> AsyncIterator[None]:
     """Re-check due custom domains in the background while the server runs (each
     worker runs this; ``claim_next_due`` hands each claim to one of them)."""
+    domain_dns.make_resolver(settings)  # a bad PAGEPULSE_DNS_NAMESERVER fails the start
     stopping = threading.Event()  # ends a round between two checks at shutdown
     task = asyncio.create_task(_recheck_loop(settings, stopping), name="pagepulse-domain-rechecks")
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import pytest
+
 from pagepulse.config import Settings
 from pagepulse.control import custom_domains, domain_dns
 from tests.domains.helpers import (
@@ -108,6 +110,9 @@ def test_the_nameserver_setting_takes_ip_and_port():
     assert domain_dns.parse_nameserver("10.0.0.2") == ("10.0.0.2", 53)
     assert domain_dns.parse_nameserver("[::1]:5300") == ("::1", 5300)
     assert domain_dns.parse_nameserver("::1") == ("::1", 53)
+    for wrong in ("dns.example.com", "127.0.0.1:x", "127.0.0.1:70000", ""):
+        with pytest.raises(ValueError, match="PAGEPULSE_DNS_NAMESERVER must be IP or IP:port"):
+            domain_dns.parse_nameserver(wrong)
 
 
 def test_with_two_claims_a_cname_is_not_enough_but_the_txt_is(conn, settings, dns):
