@@ -6,7 +6,8 @@ mode there are no limits and no plan UI at all."""
 from __future__ import annotations
 
 import httpx
-from conftest import add_site, csrf, db_rows, page, run_cli, text
+
+from tests.billing.servers import add_site, csrf, db_rows, page, run_cli, text
 
 QUERY = {"metrics": ["pageviews"], "date_range": "7d"}
 

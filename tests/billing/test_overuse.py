@@ -7,13 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from conftest import add_site, db_rows, events_dir, run_cli, send_events
-
 from pagepulse.control import overuse, usage
 from pagepulse.control.db import open_database
 from pagepulse.control.sites import create_site
 from pagepulse.control.users import create_user
 from tests.billing.helpers import import_month
+from tests.billing.servers import add_site, db_rows, events_dir, run_cli, send_events
 from tests.support.server import Server
 from tests.support.site import ensure_user
 

@@ -9,10 +9,10 @@ import time
 from urllib.parse import urlencode
 
 import httpx
-from conftest import add_site, db_rows, events_dir, page, send_events, text
 
 from pagepulse.control import usage
 from tests.billing.helpers import import_month
+from tests.billing.servers import add_site, db_rows, events_dir, page, send_events, text
 
 
 def now() -> dt.datetime:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import PASSWORD, add_site, events_dir
 
 from pagepulse.control import usage
 from tests.billing.helpers import import_month
+from tests.billing.servers import PASSWORD, add_site, events_dir
 from tests.support.browser import launch_chromium
 from tests.support.site import ARTIFACTS_DIR, ensure_user
 

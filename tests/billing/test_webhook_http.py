@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import WEBHOOK_SECRET, db_rows
 
+from tests.billing.servers import WEBHOOK_SECRET, db_rows
 from tests.support.server import Server
 from tests.support.site import ensure_user
 
