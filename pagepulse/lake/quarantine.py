@@ -40,6 +40,7 @@ from typing import TypeVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pagepulse.lake import layout  # which imports this module: used at call time only
 from pagepulse.lake.schema import EVENT_SCHEMA
 
 log = logging.getLogger("pagepulse.lake")
@@ -214,7 +215,7 @@ def quarantine(
         os.rename(path, target)
     except FileNotFoundError:
         return None  # another reader moved it first
-    _fsync_dir(path.parent)
+    layout.fsync_dir(path.parent)
     note = {
         "file": str(relative),
         "reason": reason,
@@ -224,7 +225,7 @@ def quarantine(
     temporary = target.with_name(f".{target.name}.tmp")
     temporary.write_text(json.dumps(note, indent=2) + "\n")
     os.replace(temporary, target.with_name(target.name + NOTE_SUFFIX))
-    _fsync_dir(target.parent)
+    layout.fsync_dir(target.parent)
     log.warning("quarantined unreadable lake file %s -> %s: %s", relative, target, reason)
     return target
 
@@ -256,14 +257,6 @@ def _identity(stat: os.stat_result) -> tuple[int, int, int]:
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:_REASON_CHARS]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- reporting ---------------------------------------------------------------------------
