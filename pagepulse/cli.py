@@ -42,12 +42,14 @@ def serve(
     import uvicorn
 
     from pagepulse.config import get_settings
+    from pagepulse.ingest.http import IngestHttpProtocol
 
     settings = get_settings()
     _db().close()  # migrate once before the workers start
     uvicorn.run(
         "pagepulse.asgi:create_app",
         factory=True,
+        http=IngestHttpProtocol,  # beacons answered inside the HTTP protocol (ingest/http.py)
         host=host,
         port=port,
         workers=workers,

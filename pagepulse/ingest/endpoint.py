@@ -3,6 +3,8 @@
 It sits in front of FastAPI (see ``pagepulse.asgi``) because it is the one hot path:
 parsing, validation, enrichment and hashing cost tens of microseconds, and the
 framework's routing and dependency layers would cost more than all of it.
+``pagepulse serve`` goes one step further and answers beacons inside uvicorn's HTTP
+protocol (:mod:`pagepulse.ingest.http`); both call :meth:`IngestEndpoint.accept`.
 
 Answers: 202 once the event is durable in the write-ahead log; 202 with
 ``x-pagepulse-dropped: 1`` for bots and unknown or disabled domains; 400 with a JSON
@@ -13,6 +15,7 @@ not be made durable (e.g. a full disk). CORS is open on this route only.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import sqlite3
 import time
@@ -28,45 +31,71 @@ from pagepulse.ingest.writer import encode_row
 from pagepulse.net import client_ip
 
 INGEST_PATHS = frozenset({"/api/event", "/api/v1/event"})
+INGEST_RAW_PATHS = frozenset(path.encode() for path in INGEST_PATHS)
+
+log = logging.getLogger("pagepulse.ingest")
 
 _ANY_ORIGIN = (b"access-control-allow-origin", b"*")
-# Only a preflight needs the rest; beacons (text/plain POSTs) are not preflighted.
-_PREFLIGHT = [
-    _ANY_ORIGIN,
-    (b"access-control-allow-methods", b"POST, OPTIONS"),
-    (b"access-control-allow-headers", b"Content-Type"),
-    (b"access-control-max-age", b"86400"),
-    (b"content-length", b"0"),
-]
 _JSON = (b"content-type", b"application/json")
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
-_DROPPED = (b"x-pagepulse-dropped", b"1")
-# The answers to nearly every request, built once: uvicorn walks each header.
-_ACCEPTED = [_ANY_ORIGIN, _TEXT, (b"content-length", b"2")]
-_ACCEPTED_DROPPED = [*_ACCEPTED, _DROPPED]
 
 
-class TooLarge(Exception):
+class Answer:
+    """One HTTP answer of the route: ``status``, ``headers`` and ``body`` for ASGI, and
+    ``head``, the same headers and body as bytes for :mod:`pagepulse.ingest.http`.
+    Content-Length and the open CORS header are added here."""
+
+    __slots__ = ("body", "head", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]):
+        self.status = status
+        self.body = body
+        self.headers = [*headers, _ANY_ORIGIN, (b"content-length", str(len(body)).encode())]
+        lines = [b"%s: %s\r\n" % (name, value) for name, value in self.headers]
+        self.head = b"".join(lines) + b"\r\n" + body
+
+    @classmethod
+    def errors(cls, status: int, errors: list[str], extra=()) -> Answer:
+        return cls(status, orjson.dumps({"errors": errors}), [_JSON, *extra])
+
+    @classmethod
+    def failed(cls) -> Answer:
+        return cls.errors(500, ["internal error: event not stored, retry later"])
+
+
+# The answers to nearly every request, built once.
+ACCEPTED = Answer(202, b"ok", [_TEXT])
+DROPPED = Answer(202, b"ok", [_TEXT, (b"x-pagepulse-dropped", b"1")])
+UNAVAILABLE = Answer.errors(
+    503, ["storage unavailable: event not stored, retry later"], [(b"retry-after", b"5")]
+)
+TOO_LARGE = Answer.errors(413, [f"body: at most {MAX_BODY_BYTES} bytes"])
+NOT_POST = Answer.errors(405, ["method: use POST"], [(b"allow", b"POST, OPTIONS")])
+# Only a preflight needs these; beacons (text/plain POSTs) are not preflighted.
+PREFLIGHT = Answer(
+    204,
+    b"",
+    [
+        (b"access-control-allow-methods", b"POST, OPTIONS"),
+        (b"access-control-allow-headers", b"Content-Type"),
+        (b"access-control-max-age", b"86400"),
+    ],
+)
+
+
+def durable_answer(logged: asyncio.Future) -> Answer:
+    """The answer once the log append of :meth:`IngestEndpoint.accept` is done."""
+    error = logged.exception()
+    if error is None:
+        return ACCEPTED
+    if isinstance(error, LogWriteFailed):
+        return UNAVAILABLE
+    log.error("ingestion failed", exc_info=error)
+    return Answer.failed()
+
+
+class _TooLarge(Exception):
     pass
-
-
-async def _send(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    headers = [*headers, _ANY_ORIGIN, (b"content-length", str(len(body)).encode())]
-    await _send_raw(send, status, body, headers)
-
-
-async def _send_raw(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _errors(send, status: int, errors: list[str], extra=()) -> None:
-    await _send(send, status, orjson.dumps({"errors": errors}), [_JSON, *extra])
-
-
-async def _unavailable(send) -> None:
-    errors = ["storage unavailable: event not stored, retry later"]
-    await _errors(send, 503, errors, [(b"retry-after", b"5")])
 
 
 async def _read_body(receive) -> bytes:
@@ -78,7 +107,7 @@ async def _read_body(receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise TooLarge
+            raise _TooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -90,50 +119,59 @@ class IngestEndpoint:
         self.service = service
 
     async def __call__(self, scope, receive, send) -> None:
+        answer = await self._handle(scope, receive)
+        await send({"type": "http.response.start", "status": answer.status,
+                    "headers": answer.headers})  # fmt: skip
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _handle(self, scope, receive) -> Answer:
         method = scope["method"]
         if method == "OPTIONS":
-            await _send_raw(send, 204, b"", _PREFLIGHT)
-            return
+            return PREFLIGHT
         if method != "POST":
-            await _errors(send, 405, ["method: use POST"], [(b"allow", b"POST, OPTIONS")])
-            return
+            return NOT_POST
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            await _errors(send, 413, [f"body: at most {MAX_BODY_BYTES} bytes"])
-            return
+            return TOO_LARGE
         try:
             body = await _read_body(receive)
-        except TooLarge:
-            await _errors(send, 413, [f"body: at most {MAX_BODY_BYTES} bytes"])
-            return
+        except _TooLarge:
+            return TOO_LARGE
+        peer = scope.get("client")
+        outcome = self.accept(headers, body, peer[0] if peer else None)
+        if isinstance(outcome, Answer):
+            return outcome
+        await asyncio.wait([outcome])
+        return durable_answer(outcome)
+
+    def accept(
+        self, headers: dict[bytes, bytes], body: bytes, peer: str | None
+    ) -> Answer | asyncio.Future:
+        """Everything up to durability: an answer now, or the log append to wait for
+        (a future; :func:`durable_answer` turns it into the answer)."""
         try:
             beacon = parse_beacon(body)
         except InvalidBeacon as exc:
-            await _errors(send, 400, exc.errors)
-            return
+            return Answer.errors(400, exc.errors)
         page = parse_page_url(beacon.url, beacon.hash_mode)
         if page is None:
-            await _errors(send, 400, ["u: must be an absolute http(s) URL"])
-            return
+            return Answer.errors(400, ["u: must be an absolute http(s) URL"])
 
         user_agent = headers.get(b"user-agent", b"").decode("latin-1")
         client = parse_user_agent(user_agent)
         site_ids = [s for d in beacon.domains if (s := self.service.site_id(d)) is not None]
         if client.is_bot or not site_ids:
-            await _send_raw(send, 202, b"ok", _ACCEPTED_DROPPED)
-            return
+            return DROPPED
         for site_id in site_ids:
             wait = self.service.limiter.retry_after(site_id)
             if wait:
                 retry = str(max(1, math.ceil(wait))).encode()
-                await _errors(send, 429, ["rate limit exceeded"], [(b"retry-after", retry)])
-                return
+                return Answer.errors(429, ["rate limit exceeded"], [(b"retry-after", retry)])
 
-        peer = scope.get("client")
         forwarded = headers.get(b"x-forwarded-for")
         ip = client_ip(
-            peer[0] if peer else None,
+            peer,
             forwarded.decode("latin-1") if forwarded else None,
             self.service.settings.trusted_proxy_networks,
         )
@@ -141,8 +179,7 @@ class IngestEndpoint:
         try:
             salt = self.service.salt(now_ns)
         except (OSError, sqlite3.Error):  # a new day's salt could not be stored
-            await _unavailable(send)
-            return
+            return UNAVAILABLE
         previous_salt = self.service.previous_salt(now_ns)  # None after 00:30 UTC
         referrer, source = referrer_source(beacon.referrer, page.hostname, page.ref)
         country = self.service.countries.country(ip)
@@ -177,12 +214,7 @@ class IngestEndpoint:
             )
             records.append(encode_row(site_id, row))
         del ip  # used in memory only, above; never stored or logged
-        try:
-            if len(records) == 1:
-                await self.service.wal.append(records[0])
-            else:
-                await asyncio.gather(*(self.service.wal.append(r) for r in records))
-        except LogWriteFailed:
-            await _unavailable(send)
-            return
-        await _send_raw(send, 202, b"ok", _ACCEPTED)
+        wal = self.service.wal
+        if len(records) == 1:
+            return wal.submit(records[0])
+        return asyncio.gather(*(wal.submit(r) for r in records))

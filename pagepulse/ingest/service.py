@@ -27,7 +27,7 @@ from pagepulse.ingest import salts
 from pagepulse.ingest.enrich import CountryLookup, parse_user_agent
 from pagepulse.ingest.ratelimit import RateLimiter
 from pagepulse.ingest.wal import Segment, WriteAheadLog, claim_orphans
-from pagepulse.ingest.writer import publish_segment, still_logged
+from pagepulse.ingest.writer import publish_segment, still_logged, warm_up
 from pagepulse.lake.compaction import CompactionBusy
 from pagepulse.lake.retention import enforce_retention_and_compact
 from pagepulse.lake.schema import PREVIOUS_DAY_WINDOW_US
@@ -78,6 +78,8 @@ class IngestService:
         # which otherwise pause every request in flight for tens of milliseconds.
         gc.freeze()
         self.wal = WriteAheadLog(self.settings.wal_dir, self.settings.wal_segment_bytes)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._publisher, warm_up)
         await self._publish_pending(claim_orphans(self.settings.wal_dir))
         self._flusher = asyncio.create_task(self._flush_loop(), name="pagepulse-flusher")
         self._compactor = asyncio.create_task(self._compact_loop(), name="pagepulse-compactor")

@@ -19,9 +19,13 @@ IPHONE = (
 )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("ingest") / "data")
+# "inline": `pagepulse serve`, beacons answered inside the HTTP protocol
+# (pagepulse.ingest.http); "asgi": plain uvicorn, beacons through the ASGI route.
+# Every test of this server runs against both and must see the same behaviour.
+@pytest.fixture(scope="module", params=["inline", "asgi"])
+def server(request, tmp_path_factory):
+    plain = request.param == "asgi"
+    srv = Server(tmp_path_factory.mktemp("ingest") / "data", plain_uvicorn=plain)
     srv.add_site("example.com")
     srv.add_site("second.example", timezone="Asia/Tokyo")
     srv.start()

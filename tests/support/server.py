@@ -26,9 +26,19 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        plain_uvicorn: bool = False,
+    ):
+        """``plain_uvicorn``: run ``uvicorn pagepulse.asgi:create_app`` with uvicorn's own
+        HTTP protocol, so beacons take the ASGI route instead of being answered inline."""
         self.data_dir = data_dir
         self.workers = workers
+        self.plain_uvicorn = plain_uvicorn
         self.env = env or {}
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -59,6 +69,10 @@ class Server:
         }
         log = self.log_path.open("ab")
         cmd = [sys.executable, "-m", "pagepulse.cli", "serve", "--port", str(self.port)]
+        if self.plain_uvicorn:
+            # As `pagepulse serve` does: X-Forwarded-For is pagepulse.net's business only.
+            cmd = [sys.executable, "-m", "uvicorn", "pagepulse.asgi:create_app", "--factory",
+                   "--no-access-log", "--no-proxy-headers", "--port", str(self.port)]  # fmt: skip
         self.proc = subprocess.Popen(
             [*cmd, "--workers", str(self.workers)], env=env, stdout=log, stderr=log
         )
