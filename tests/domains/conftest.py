@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from pagepulse.config import Settings
-from tests.domains.helpers import cheap_password_hashing, database, domain_settings
+from tests.domains.helpers import database, domain_settings
 from tests.support.dns import DnsTestServer, dns_server
+from tests.support.passwords import cheap_password_hashing
 
 
 @pytest.fixture(autouse=True)

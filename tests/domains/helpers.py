@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from passlib.context import CryptContext
 
 from pagepulse.config import Settings
-from pagepulse.control import custom_domains, sites, users
+from pagepulse.control import custom_domains, sites
 from pagepulse.control.db import open_database
 from pagepulse.control.users import create_user, get_user_by_email
 from tests.support.dns import DnsTestServer
@@ -48,18 +46,6 @@ def server_env(dns_address: str, **extra: str) -> dict[str, str]:
         "PAGEPULSE_DNS_TIMEOUT": "2",
         **extra,
     }
-
-
-@contextlib.contextmanager
-def cheap_password_hashing() -> Iterator[None]:
-    """Accounts made meanwhile get real argon2 hashes at the lowest cost; the hash carries
-    its parameters, so the server checks them as cheaply at log-in."""
-    cheap = CryptContext(
-        schemes=["argon2"], argon2__memory_cost=8, argon2__rounds=1, argon2__parallelism=1
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(users, "_passwords", cheap)
-        yield
 
 
 @contextlib.contextmanager

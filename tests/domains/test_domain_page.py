@@ -14,7 +14,6 @@ from selectolax.lexbor import LexborHTMLParser
 from pagepulse.control import custom_domains, members
 from tests.domains.helpers import (
     TARGET,
-    cheap_password_hashing,
     client_of,
     database,
     domain_settings,
@@ -24,6 +23,7 @@ from tests.domains.helpers import (
     verified_claim,
 )
 from tests.support.dns import DnsTestServer, dns_server
+from tests.support.passwords import cheap_password_hashing
 from tests.support.server import Server
 from tests.support.site import form_fields
 

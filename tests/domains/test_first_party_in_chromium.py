@@ -15,7 +15,6 @@ import pytest
 
 from pagepulse.control import shares
 from tests.domains.helpers import (
-    cheap_password_hashing,
     database,
     domain_settings,
     server_env,
@@ -24,6 +23,7 @@ from tests.domains.helpers import (
 )
 from tests.support.browser import launch_chromium
 from tests.support.dns import dns_server
+from tests.support.passwords import cheap_password_hashing
 from tests.support.server import Server
 from tests.support.site import CHROME_UA, static_site, tracked_page
 

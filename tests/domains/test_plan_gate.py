@@ -16,7 +16,6 @@ from selectolax.lexbor import LexborHTMLParser
 from pagepulse.control import shares
 from tests.domains.helpers import (
     BASE_URL,
-    cheap_password_hashing,
     client_of,
     database,
     domain_settings,
@@ -27,6 +26,7 @@ from tests.domains.helpers import (
     verified_claim,
 )
 from tests.support.dns import dns_server
+from tests.support.passwords import cheap_password_hashing
 from tests.support.server import Server
 from tests.support.site import form_fields
 

@@ -18,7 +18,6 @@ from pagepulse.control import custom_domains, shares
 from pagepulse.control.custom_domains import CustomDomain
 from tests.domains.helpers import (
     TARGET,
-    cheap_password_hashing,
     database,
     domain_settings,
     get_on_host,
@@ -28,6 +27,7 @@ from tests.domains.helpers import (
     verified_claim,
 )
 from tests.support.dns import DnsTestServer, dns_server
+from tests.support.passwords import cheap_password_hashing
 from tests.support.server import Server
 
 GRACE = 2.0

@@ -16,7 +16,6 @@ from tests.domains.helpers import (
     BASE_URL,
     TARGET,
     beacon,
-    cheap_password_hashing,
     database,
     domain_settings,
     get_on_host,
@@ -26,6 +25,7 @@ from tests.domains.helpers import (
     verified_claim,
 )
 from tests.support.dns import dns_server
+from tests.support.passwords import cheap_password_hashing
 from tests.support.server import Server
 from tests.support.site import form_fields, log_in
 
