@@ -16,7 +16,8 @@ partition forever. Readers never see such a file twice:
 Quarantining renames the file (one atomic step, never a delete: an operator may
 recover it) to ``data/quarantine/<path under data>.<UTC timestamp>`` with a JSON note
 ``<that name>.json`` holding the error, logs one WARNING, and :func:`site_report`
-tells the dashboard how many files of a site are set aside and why.
+tells the dashboard how many files of a site are set aside and why. Quarantined files
+still hold a site's events: deleting the site, and its retention, delete them too.
 
 Only files under their final ``*.parquet`` name are ever looked at: writers publish
 through a hidden temporary and a rename (``layout.publish_table``, the importer's
@@ -30,6 +31,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -322,6 +324,33 @@ def _describe(data_dir: Path, path: Path) -> QuarantinedFile:
         quarantined_at=note.get("quarantined_at", ""),
         bytes=int(note.get("bytes", path.stat().st_size)),
     )
+
+
+# -- deleting: what deletes a site's events deletes its quarantined files too ---------
+
+
+def delete_site(events_dir: Path, site_id: int) -> None:
+    """Delete a site's quarantined files (the site is deleted)."""
+    shutil.rmtree(_site_folder(events_dir, site_id), ignore_errors=True)
+
+
+def delete_days_before(events_dir: Path, site_id: int, cutoff: dt.date) -> int:
+    """Delete a site's quarantined files of the UTC days before ``cutoff`` (retention);
+    returns how many days went."""
+    deleted = 0
+    for folder in sorted(_site_folder(events_dir, site_id).glob("date=*")):
+        try:
+            day = dt.date.fromisoformat(folder.name[5:])
+        except ValueError:
+            continue
+        if day < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            deleted += 1
+    return deleted
+
+
+def _site_folder(events_dir: Path, site_id: int) -> Path:
+    return quarantine_dir(events_dir.parent) / events_dir.name / f"site_id={site_id}"
 
 
 # -- the whole lake ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from pagepulse.lake.layout import (
     publish_table,
     replaced_by,
 )
+from pagepulse.lake.retention import delete_site_events, enforce_retention
 from pagepulse.lake.schema import EVENT_SCHEMA
 from pagepulse.query import runner
 from pagepulse.query.periods import Period
@@ -316,6 +317,30 @@ def test_lake_check_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     clean = cli.invoke(cli_app, ["lake", "check"])
     assert clean.exit_code == 0, clean.output
     assert "checked 6 files" in clean.output and "2 files in quarantine" in clean.output
+
+
+def test_deleting_a_site_or_its_old_days_deletes_its_quarantined_files(tmp_path: Path) -> None:
+    """Quarantined files still hold a site's events: the promises of site deletion and
+    retention cover them too."""
+    data_dir = tmp_path / "data"
+    events = data_dir / "events"
+    old_day, new_day = dt.date(2025, 1, 10), dt.date(2026, 3, 10)
+    for site in (1, 2):
+        for day in (old_day, new_day):
+            empty(write_day(events, site, day)[0])
+            live_files(partition_dir(events, site, day))
+    assert len(quarantine.quarantined(data_dir)) == 4
+
+    enforce_retention(events, {1: 6}, today=dt.date(2026, 3, 20))
+    assert [f.file.split("/")[1:3] for f in quarantine.quarantined(data_dir, 1)] == [
+        ["site_id=1", f"date={new_day}"]
+    ]
+    assert quarantine.site_report(data_dir, 2).count == 2, "other sites keep theirs"
+
+    delete_site_events(events, 2)
+    assert quarantine.quarantined(data_dir, 2) == []
+    assert not (data_dir / "quarantine" / "events" / "site_id=2").exists()
+    assert quarantine.site_report(data_dir, 1).count == 1
 
 
 # -- over HTTP: the owner's dashboard ---------------------------------------------------
