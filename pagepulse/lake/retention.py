@@ -21,6 +21,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from pagepulse.lake import quarantine
 from pagepulse.lake.compaction import CompactionResult, InFlight, compact_lake, compaction_lock
 from pagepulse.lake.layout import site_days, site_dir
 
@@ -33,6 +34,7 @@ def delete_site_events(events_dir: Path, site_id: int) -> bool:
     """Delete every file of the site. Renames the folder first so that a crash midway
     never leaves a half-deleted site visible to readers. Returns whether anything existed."""
     folder = site_dir(events_dir, site_id)
+    quarantine.delete_site(events_dir, site_id)  # set-aside files hold its events
     if not folder.exists():
         return False
     _delete_folder(folder)
@@ -71,6 +73,7 @@ def enforce_retention(
                     continue  # the site was deleted meanwhile
                 deleted += 1
             _remove_leftovers(folder)
+            quarantine.delete_days_before(events_dir, site_id, cutoff)
     return deleted
 
 
