@@ -67,6 +67,7 @@ from pagepulse.bench.loopback import (
     ResponseReader,
     beacon_requests,
     count_events,
+    cpu_seconds,
     free_port,
     prepare_site,
     process_tree,
@@ -412,8 +413,21 @@ class LoadReport:
     dashboard_loads: list[DashboardLoad]
     rss: list[RssSample]
     rss_window: float
+    server_cpu_seconds: float  # all server processes, first beacon to last answer
+    wall_seconds: float  # first beacon to last answer (warm-up included)
     stored: int  # beacons found in the lake afterwards
     load_average: float
+
+    @property
+    def server_cores(self) -> float:
+        """Cores the server kept busy on average: under 1 while beacons queue means the
+        shared machine starved it."""
+        return self.server_cpu_seconds / self.wall_seconds
+
+    @property
+    def cpu_us_per_beacon(self) -> float:
+        """Server CPU per acknowledged beacon, the dashboard's work included."""
+        return self.server_cpu_seconds / max(self.ingestion.acknowledged, 1) * 1e6
 
     @property
     def dashboard_ms(self) -> dict[str, float]:
@@ -531,15 +545,13 @@ def run_load(
         proc = start_server(data, port, output=server_output)
         run = _Run(proc.pid, port, site_id, rate, total, processes, connections)
         try:
-            started_at, ingestion, loads, rss = run.drive(
-                seconds, dashboard_interval, rss_interval, console
-            )
+            measured = run.drive(seconds, dashboard_interval, rss_interval, console)
         except BaseException:
             stop_server(proc)
             _print_tail(server_output, console)
             raise
         stop_server(proc)
-        if ingestion.errors:
+        if measured.ingestion.errors:
             _print_tail(server_output, console)
         report = LoadReport(
             target_rate=rate,
@@ -550,11 +562,13 @@ def run_load(
             dashboard_interval=dashboard_interval,
             site_id=site_id,
             seeded=seeded,
-            started_at=started_at,
-            ingestion=ingestion,
-            dashboard_loads=loads,
-            rss=rss,
+            started_at=measured.started_at,
+            ingestion=measured.ingestion,
+            dashboard_loads=measured.loads,
+            rss=measured.rss,
             rss_window=rss_window,
+            server_cpu_seconds=measured.server_cpu_seconds,
+            wall_seconds=measured.wall_seconds,
             stored=count_events(data, site_id) - seeded,
             load_average=os.getloadavg()[0],
         )
@@ -569,6 +583,16 @@ def _print_tail(output: IO[bytes], console: Console) -> None:
         console.print("the server's last words:", tail, markup=False, highlight=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    started_at: dt.datetime
+    ingestion: Ingestion
+    loads: list[DashboardLoad]
+    rss: list[RssSample]
+    server_cpu_seconds: float
+    wall_seconds: float
+
+
 @dataclass
 class _Run:
     server_pid: int
@@ -581,7 +605,7 @@ class _Run:
 
     def drive(
         self, seconds: float, dashboard_interval: float, rss_interval: float, console: Console
-    ) -> tuple[dt.datetime, Ingestion, list[DashboardLoad], list[RssSample]]:
+    ) -> _Measured:
         dashboard = DashboardClient(f"http://127.0.0.1:{self.port}")
         dashboard.log_in(BENCH_EMAIL, BENCH_PASSWORD)
         path = f"/sites/{self.site_id}"
@@ -608,6 +632,7 @@ class _Run:
             for pipe in pipes:
                 if not pipe.poll(60) or pipe.recv() != "ready":
                     raise RuntimeError("a load generator did not start")
+            cpu_before = cpu_seconds(self.server_pid)
             t0 = time.monotonic() + 0.2
             started_at = dt.datetime.now(dt.UTC)
             for pipe in pipes:
@@ -631,6 +656,8 @@ class _Run:
                 if not pipe.poll(max(end - time.monotonic(), 0) + DRAIN_SECONDS + 60):
                     raise RuntimeError("a load generator did not finish")
                 results.append(pipe.recv())
+            wall = time.monotonic() - t0
+            cpu = cpu_seconds(self.server_pid) - cpu_before
         finally:
             stop.set()
             dashboard.close()
@@ -638,7 +665,8 @@ class _Run:
                 worker.join(timeout=10)
                 if worker.is_alive():
                     worker.kill()
-        return started_at, self.ingestion(plans, results, t0, seconds), loads, rss
+        ingestion = self.ingestion(plans, results, t0, seconds)
+        return _Measured(started_at, ingestion, loads, rss, cpu, wall)
 
     def ingestion(self, plans: list[_Plan], results: list, t0: float, seconds: float) -> Ingestion:
         warm = self.total - round(self.rate * seconds)  # the first beacons are the warm-up
@@ -696,6 +724,8 @@ def print_report(report: LoadReport, console: Console) -> None:
          f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f}"),
         ("ingestion latency max ms", f"{lat['max']:.1f}"),
         ("generator behind schedule p99 ms", f"{ingestion.lag_p99_ms:.1f}"),
+        ("server CPU: cores busy; µs per beacon (dashboard included)",
+         f"{report.server_cores:.2f}; {report.cpu_us_per_beacon:,.0f}"),
         (f"dashboard loads, {interval} (requests each)",
          f"{len(report.dashboard_loads)} ({_requests_per_load(report)})"),
         ("dashboard load p50 / p95 / max ms",

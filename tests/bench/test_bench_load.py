@@ -62,6 +62,7 @@ def test_a_short_run_reports_every_figure_and_keeps_every_acknowledged_beacon(
     assert set(lat) == {"p50", "p95", "p99", "max"}
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] < 10_000
     assert 200 < ingestion.achieved_rate < 400  # paced at 300/s, not as fast as possible
+    assert 0 < report.server_cores < 2 and 10 < report.cpu_us_per_beacon < 1e6
 
     # The dashboard: the page and one request per breakdown card, no error shown.
     assert len(report.dashboard_loads) >= 2
@@ -98,7 +99,7 @@ def test_a_short_soak_measures_memory_growth(tmp_path: Path) -> None:
     console, out = _quiet()
     report = run_load(
         200, 4.5, dashboard_interval=1, soak=True, rss_interval=0.25, rss_window=1.0,
-        seed_events=5_000, data_dir=tmp_path / "data", console=console,
+        processes=1, seed_events=5_000, data_dir=tmp_path / "data", console=console,
     )  # fmt: skip
     assert report.ingestion.errors == {}
     growth = report.memory_growth()
