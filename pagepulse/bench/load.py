@@ -11,9 +11,10 @@ rate (not measured), for ``seconds``:
   scheduled time ``t0 + i / rate`` whether or not earlier ones were answered; a beacon
   waits for a connection only when all are busy. Latency runs from the *scheduled*
   time, so a server stall counts in full for every beacon due during it (no
-  coordinated omission). How late the generators themselves wrote is reported as the
-  send lag: when it is large, the client (or the shared machine), not the server, was
-  behind.
+  coordinated omission); percentiles are over the answered beacons, the others count
+  as errors. How far behind its schedule a generator dispatched is reported too: when
+  that is large, the client (or the shared machine), not the server, was behind; so is
+  the server's CPU (cores kept busy), which shows when the machine starved it.
 - The dashboard, every ``dashboard_interval`` seconds: a logged-in client loads
   ``/sites/<id>`` and then what htmx requests when that page loads (every element with
   ``hx-trigger="load"``: the breakdown cards), six at a time like a browser's
@@ -262,7 +263,7 @@ def _parse(html: bytes) -> _PageParser:
 
 @dataclass(frozen=True, slots=True)
 class DashboardLoad:
-    started: float  # seconds since the load began
+    started: float  # seconds since the first beacon was due
     ms: float  # the page and every request it makes on load
     requests: int
     errors: tuple[str, ...]
@@ -347,7 +348,7 @@ def _watch_dashboard(
 
 @dataclass(frozen=True, slots=True)
 class RssSample:
-    seconds: float  # since the load began
+    seconds: float  # since the first beacon was due
     server_kib: int  # the uvicorn worker
     all_kib: int  # the worker and its helper processes
 
