@@ -11,7 +11,7 @@ from pagepulse.ingest.service import IngestService
 from pagepulse.ingest.tracker import router as tracker_router
 from pagepulse.ingest.tracker import tracker_size_gzip
 from pagepulse.reports import scheduler as report_scheduler
-from pagepulse.web import custom_hosts, usage_check
+from pagepulse.web import custom_hosts, housekeeping, usage_check
 from pagepulse.web.app import create_web_app
 
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> PagePulseApp:
     hooks.append(lambda _app: report_scheduler.running(settings))
     hooks.append(lambda _app: usage_check.running(settings))
     hooks.append(lambda _app: custom_hosts.rechecking(settings))
+    hooks.append(lambda _app: housekeeping.running(settings))
     web = create_web_app(settings, lifespan_hooks=hooks)
     web.include_router(tracker_router)
     web.state.ingest = service

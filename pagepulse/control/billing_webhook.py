@@ -9,7 +9,8 @@ so any payment provider (or a few lines of glue next to it) can drive plan chang
 It is accepted when a ``v1`` signature matches (constant-time compare), ``t`` is within
 ``TOLERANCE_SECONDS`` of now, and the same signed payload was not applied before: the
 SHA-256 of ``"<t>.<body>"`` goes into ``webhook_deliveries`` in the transaction that
-changes the plan, and rows older than the window are pruned (a payload that old is
+changes the plan, and rows older than the window (:data:`KEEP_DELIVERY_SECONDS`) are
+pruned at each delivery and daily by ``web/housekeeping.py`` (a payload that old is
 refused by its timestamp anyway). Every refusal is a :class:`WebhookError` with a
 4xx status and a message saying what to fix.
 """
@@ -31,6 +32,8 @@ SIGNATURE_HEADER = "PagePulse-Signature"
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 16 * 1024
 SCHEME = "v1"
+# A delivery id must outlive every timestamp that passes ``verify`` (now ± tolerance).
+KEEP_DELIVERY_SECONDS = 2 * TOLERANCE_SECONDS
 
 
 class WebhookError(Exception):
@@ -114,9 +117,7 @@ def apply(
         raise WebhookError(str(exc), 422) from None
     with transaction(conn):
         user = _account(conn, data)
-        conn.execute(
-            "DELETE FROM webhook_deliveries WHERE received_at < ?", (now - 2 * TOLERANCE_SECONDS,)
-        )
+        prune_deliveries(conn, now)
         inserted = conn.execute(
             "INSERT INTO webhook_deliveries (id, received_at) VALUES (?, ?) "
             "ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -126,6 +127,14 @@ def apply(
             raise WebhookError("this delivery was already applied (replayed)", 409)
         plans.set_plan(settings, conn, user.id, plan.name, "webhook")
     return PlanChange(user, plan)
+
+
+def prune_deliveries(conn: sqlite3.Connection, now: float) -> int:
+    """Delete delivery ids older than :data:`KEEP_DELIVERY_SECONDS`; returns how many."""
+    cur = conn.execute(
+        "DELETE FROM webhook_deliveries WHERE received_at < ?", (now - KEEP_DELIVERY_SECONDS,)
+    )
+    return cur.rowcount
 
 
 def _account(conn: sqlite3.Connection, data: dict[str, object]) -> User:

@@ -8,6 +8,10 @@ once (``accepted_at``), for :data:`LIFETIME_SECONDS` (``expires_at``), until rev
 (``revoked_at``), and only for the account with the invited email address. Inviting an
 address again replaces its pending invitation, so there is at most one working link per
 address and site.
+
+An invitation that was accepted, revoked or has expired is kept :data:`KEEP_FINISHED_SECONDS`
+(so its link still says why it no longer works), then :func:`prune_finished` deletes it
+with the invitee's address (``web/housekeeping.py`` runs it daily).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pagepulse.control.db import transaction
 from pagepulse.control.users import User, normalise_email
 
 LIFETIME_SECONDS = 7 * 24 * 3600
+KEEP_FINISHED_SECONDS = 30 * 24 * 3600
 _SALT = "pagepulse.invitation"
 
 Status = Literal["pending", "accepted", "revoked", "expired"]
@@ -140,6 +145,17 @@ def revoke_invitation(
         (now, invitation_id, site_id, now),
     ).fetchone()
     return _from_row(row) if row else None
+
+
+def prune_finished(conn: sqlite3.Connection, now: float) -> int:
+    """Delete invitations accepted, revoked or expired more than
+    :data:`KEEP_FINISHED_SECONDS` ago; returns how many went. A pending invitation's
+    ``expires_at`` is in the future, so it is never one of them."""
+    cur = conn.execute(
+        "DELETE FROM invitations WHERE COALESCE(accepted_at, revoked_at, expires_at) < ?",
+        (now - KEEP_FINISHED_SECONDS,),
+    )
+    return cur.rowcount
 
 
 _UNUSABLE: dict[Status, str] = {

@@ -4,19 +4,21 @@
 Every worker runs one; the claims in ``report_sends`` make each report go out once.
 The first check runs at start-up, so a slot missed while the server was down is sent
 as soon as it is back (the latest period only: see ``schedule``). Without
-``PAGEPULSE_SMTP_URL`` the task does not start.
+``PAGEPULSE_SMTP_URL`` the task does not start. The loop itself (a thread per check,
+errors logged, a prompt stop) is ``pagepulse.web.background.periodic``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
 from pagepulse.config import Settings
 from pagepulse.mail import mail_configured
 from pagepulse.reports.sender import send_due_reports
+from pagepulse.web.background import periodic
 
 log = logging.getLogger("pagepulse.reports")
 
@@ -29,20 +31,7 @@ async def running(settings: Settings, interval: float = CHECK_INTERVAL_S) -> Asy
         log.info("email reports are off: PAGEPULSE_SMTP_URL is not set")
         yield
         return
-    task = asyncio.create_task(_check_forever(settings, interval), name="pagepulse-reports")
-    try:
+    async with periodic(
+        "pagepulse-reports", interval, functools.partial(send_due_reports, settings)
+    ):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _check_forever(settings: Settings, interval: float) -> None:
-    while True:
-        try:
-            # Queries and SMTP block: off the event loop, one check at a time.
-            await asyncio.to_thread(send_due_reports, settings)
-        except Exception:
-            log.exception("checking for due email reports failed")
-        await asyncio.sleep(interval)

@@ -8,7 +8,8 @@ Tables from migration ``0008_email_reports.sql``:
   sender inserts the row before it talks to SMTP, and only the one whose insert
   succeeded sends. ``sent_at`` is set once the SMTP server accepted the message; a
   claim older than ``STALE_CLAIM`` without it (its sender died, or SMTP failed) may
-  be claimed again.
+  be claimed again. :func:`prune_sends` deletes claims older than ``KEEP_SENDS``
+  (``web/housekeeping.py`` runs it daily).
 
 Who may subscribe (anyone who may view the site) is checked by the callers with
 ``members.site_role``, at subscribe time and again at send time.
@@ -26,6 +27,9 @@ from pagepulse.reports.schedule import KINDS, Kind, parse_kind
 # Longer than any send can take (SMTP timeout 30 s, a report's queries a few seconds):
 # a claim this old without sent_at belongs to a sender that died or failed.
 STALE_CLAIM = dt.timedelta(minutes=10)
+# A year and a bit of send records, for an operator asking what went out. The sender
+# only claims the latest due period (at most a month old), so older rows decide nothing.
+KEEP_SENDS = dt.timedelta(days=400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,14 @@ def sent_at(
         (site_id, user_id, kind, period_start.isoformat()),
     ).fetchone()
     return row["sent_at"] if row else None
+
+
+def prune_sends(conn: sqlite3.Connection, now: float) -> int:
+    """Delete send claims older than ``KEEP_SENDS``; returns how many went."""
+    cur = conn.execute(
+        "DELETE FROM report_sends WHERE claimed_at < ?", (now - KEEP_SENDS.total_seconds(),)
+    )
+    return cur.rowcount
 
 
 def _parse_utc(text: str) -> dt.datetime:

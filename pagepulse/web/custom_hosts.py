@@ -22,12 +22,12 @@ a change within the TTL.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pagepulse.config import Settings
 from pagepulse.control import custom_domains, domain_dns
 from pagepulse.control import db as control_db
+from pagepulse.web.background import periodic
 
 log = logging.getLogger("pagepulse.custom_domains")
 
@@ -153,29 +154,15 @@ async def rechecking(settings: Settings) -> AsyncIterator[None]:
     worker runs this; ``claim_next_due`` hands each claim to one of them)."""
     domain_dns.make_resolver(settings)  # a bad PAGEPULSE_DNS_NAMESERVER fails the start
     stopping = threading.Event()  # ends a round between two checks at shutdown
-    task = asyncio.create_task(_recheck_loop(settings, stopping), name="pagepulse-domain-rechecks")
-    try:
-        yield
-    finally:
-        stopping.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _recheck_loop(settings: Settings, stopping: threading.Event) -> None:
     pause = max(0.2, min(60.0, settings.custom_domain_recheck_seconds / 2))
-    while True:
-        try:
-            await asyncio.to_thread(_recheck_once, settings, stopping)
-        except Exception:
-            log.exception("custom domain re-check failed; retrying later")
-        await asyncio.sleep(pause)
+    job = functools.partial(_recheck_once, settings, stopping.is_set)
+    async with periodic("pagepulse-domain-rechecks", pause, job, stopping=stopping):
+        yield
 
 
-def _recheck_once(settings: Settings, stopping: threading.Event) -> None:
+def _recheck_once(settings: Settings, should_stop: Callable[[], bool]) -> None:
     conn = control_db.connect(settings.db_path)
     try:
-        custom_domains.recheck_due(conn, settings, time.time(), stopping.is_set)
+        custom_domains.recheck_due(conn, settings, time.time(), should_stop)
     finally:
         conn.close()

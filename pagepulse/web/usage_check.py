@@ -3,15 +3,16 @@
 Every ``PAGEPULSE_USAGE_CHECK_SECONDS`` (the first time after at most a minute) one
 worker runs :func:`pagepulse.control.overuse.check_overuse`; with several workers a lock
 file in the data dir lets one of them do it and the others skip that round. Counting
-runs on a thread, off the event loop. ``pagepulse plan check`` does the same by hand.
+runs on a thread, off the event loop (``background.periodic``). ``pagepulse plan check``
+does the same by hand.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator
 from pagepulse.config import Settings
 from pagepulse.control import overuse, plans
 from pagepulse.control.db import connect
+from pagepulse.web.background import periodic
 
 log = logging.getLogger("pagepulse.usage")
 
@@ -31,27 +33,11 @@ async def running(settings: Settings) -> AsyncIterator[None]:
     if not plans.limits_enforced(settings) or settings.usage_check_seconds <= 0:
         yield
         return
-    stopping = asyncio.Event()
-    task = asyncio.create_task(_loop(settings, stopping), name="pagepulse-usage-check")
-    try:
-        yield
-    finally:
-        stopping.set()
-        await task
-
-
-async def _loop(settings: Settings, stopping: asyncio.Event) -> None:
-    wait = min(settings.usage_check_seconds, FIRST_CHECK_MAX_SECONDS)
-    while not stopping.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), wait)
-        if stopping.is_set():
-            return
-        wait = settings.usage_check_seconds
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, check_once, settings)
-        except Exception:  # try again next round; nothing is cut off meanwhile
-            log.exception("usage check failed")
+    interval = settings.usage_check_seconds
+    first_delay = min(interval, FIRST_CHECK_MAX_SECONDS)
+    job = functools.partial(check_once, settings)
+    async with periodic("pagepulse-usage-check", interval, job, first_delay_seconds=first_delay):
+        yield  # a round that fails is tried again next time; nothing is cut off meanwhile
 
 
 def check_once(settings: Settings) -> list[overuse.Flag] | None:

@@ -7,11 +7,13 @@ import re
 import sqlite3
 from pathlib import Path
 
+from pagepulse.control import billing_webhook, invitations
 from pagepulse.control.db import open_database
 from pagepulse.ingest import salts
 from pagepulse.lake.compaction import GRACE_SECONDS
 from pagepulse.lake.retention import RETENTION_CHOICES
 from pagepulse.lake.schema import EVENT_COLUMNS
+from pagepulse.reports import subscriptions
 from pagepulse.web import auth
 from pagepulse.web.routes.share import UNLOCK_COOKIE
 from pagepulse.web.templating import FLASH_COOKIE
@@ -48,6 +50,13 @@ def test_every_stored_column_is_described() -> None:
     assert described == set(EVENT_COLUMNS)
 
 
+def test_every_control_plane_table_is_described(tmp_path: Path) -> None:
+    conn = open_database(tmp_path / "pagepulse.sqlite3")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    lifetimes = DOC.split("## How long anything lives", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"table `(\w+)`", lifetimes)) == tables
+
+
 def test_the_cookies_named_are_the_cookies_set() -> None:
     cookies = {auth.SESSION_COOKIE, auth.PRESESSION_COOKIE, FLASH_COOKIE, UNLOCK_COOKIE}
     named = set(re.findall(r"`(pp_\w+)`", DOC))
@@ -60,6 +69,11 @@ def test_lifetimes_match_the_constants() -> None:
     assert GRACE_SECONDS == 300 and "5 minutes after the compacted file exists" in DOC
     choices = ", ".join(str(m) for m in RETENTION_CHOICES[:-1])
     assert f"{choices} or {RETENTION_CHOICES[-1]} months" in DOC
+    assert invitations.LIFETIME_SECONDS == 7 * 24 * 3600 and "(7 days at most)" in DOC
+    assert invitations.KEEP_FINISHED_SECONDS == 30 * 24 * 3600
+    assert "then 30 days after it was accepted, revoked or expired" in DOC
+    assert subscriptions.KEEP_SENDS.days == 400 and "| 400 days (daily clean-up) |" in DOC
+    assert billing_webhook.KEEP_DELIVERY_SECONDS == 600 and "| 10 minutes, the replay" in DOC
 
 
 def test_the_tracker_touches_no_cookie_or_storage() -> None:
