@@ -36,3 +36,18 @@ def test_every_cli_command_in_the_readme_exists():
         command = [w for w in words if re.fullmatch(r"[a-z]+", w)][:2]
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, f"pagepulse {' '.join(command)}: {result.output}"
+
+
+def test_every_file_named_in_code_design_exists():
+    section = README.split("## Code design", 1)[1].split("\n## ", 1)[0]
+    names = re.findall(r"`(\w[\w./-]*(?:\.(?:py|toml|js|sql)|/))`", section)
+    assert len(names) > 30, names
+    package = ROOT / "pagepulse"
+    missing = [
+        name
+        for name in names
+        if not (ROOT / name).exists()
+        and not (package / name).exists()
+        and not any(package.rglob(name.rstrip("/")))
+    ]
+    assert missing == [], "README.md (Code design) names files that do not exist"
