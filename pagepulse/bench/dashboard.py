@@ -44,6 +44,11 @@ ORDER = ("pagepulse", "clickhouse", "clickhouse-exact", "naive")
 EXACT = ("clickhouse-exact", "naive")
 
 
+# Bumped when the generated lake changes shape (2: events carry prev_visitor_id);
+# a lake built in an older shape is built again.
+LAKE_FORMAT = 2
+
+
 @dataclass
 class LakeFigures:
     events: int
@@ -56,6 +61,7 @@ class LakeFigures:
     compaction_s: float
     compacted_bytes: int
     compacted_files: int
+    format: int = 1
 
     @property
     def raw_bytes_per_event(self) -> float:
@@ -73,7 +79,7 @@ def build_lake(
     manifest = root / "manifest.json"
     if not fresh and manifest.is_file():
         figures = LakeFigures(**json.loads(manifest.read_text()))
-        if (figures.events, figures.days) == (events, days):
+        if (figures.events, figures.days, figures.format) == (events, days, LAKE_FORMAT):
             print_fn(f"reusing the lake in {root} (built earlier; --fresh rebuilds it)")
             return figures
     shutil.rmtree(root, ignore_errors=True)
@@ -99,7 +105,7 @@ def build_lake(
     compacted_bytes, compacted_files = _parquet_size(lake)
     figures = LakeFigures(
         events, days, rows, imports, generate_import_s, raw_bytes, raw_files,
-        compaction_s, compacted_bytes, compacted_files,
+        compaction_s, compacted_bytes, compacted_files, LAKE_FORMAT,
     )  # fmt: skip
     manifest.write_text(json.dumps(asdict(figures), indent=2))
     return figures

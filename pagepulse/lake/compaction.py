@@ -9,27 +9,38 @@ new one, never both and never neither. Replaced files are deleted once the compa
 file is older than a grace period longer than any query. Killing the process at any
 instant loses nothing and counts nothing twice; the next run finishes the job.
 
-One compactor runs at a time (an ``flock`` on ``events/.compaction.lock``), one
-partition at a time in memory. Written with pyarrow rather than Polars: Polars has
-no MAP type, and the ``props`` column must keep the public schema's type.
+Then it writes the derived visits of every past UTC day whose visits files are
+missing or stale (:mod:`pagepulse.lake.visits`: they depend on the day's events and
+the previous day's, so a day compacted again makes the next day's stale too). Today
+is left to the query layer, which sessionises a growing day itself.
+
+One compactor runs at a time (an ``flock`` on ``events/.compaction.lock``). Partitions
+are spread over a process pool as large as the CPUs (forked children: they hold the
+inherited lock, and die with the compactor), one partition in memory per worker.
+Written with pyarrow rather than Polars: Polars has no MAP type, and the ``props``
+column must keep the public schema's type.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import fcntl
+import multiprocessing
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pagepulse.lake import quarantine
+from pagepulse.lake import quarantine, visits
 from pagepulse.lake.layout import (
     COMPACTED_PREFIX,
     live_files,
@@ -51,6 +62,12 @@ class CompactionResult:
     bytes_out: int = 0
     deleted: int = 0
     compacted: list[Path] = field(default_factory=list)
+    visits: int = 0  # days whose visits files were (re)written
+    visits_bytes: int = 0
+
+    def add(self, other: CompactionResult) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
 
 
 class CompactionBusy(RuntimeError):
@@ -95,6 +112,10 @@ def compact_partition(
 ) -> Path | None:
     """Merge the partition's live files into one; None when there is nothing to merge."""
     files = [p for p in live_files(folder) if not (in_flight and in_flight(p))]
+    return _merge(folder, files, result)
+
+
+def _merge(folder: Path, files: list[Path], result: CompactionResult) -> Path | None:
     if len(files) < 2:
         return None
     # A file that does not decode is quarantined and left out: it is neither merged
@@ -149,15 +170,118 @@ def compact_lake(
     day: dt.date | None = None,
     grace_seconds: float = GRACE_SECONDS,
     in_flight: InFlight | None = None,
+    today: dt.date | None = None,
+    workers: int | None = None,
 ) -> CompactionResult:
-    """Compact every partition (or one site's, or one day's). Raises ``CompactionBusy``
-    when another compactor is running."""
+    """Compact every partition (or one site's, or one day's), then write the visits of
+    the past days that need them (days before ``today``, UTC). Raises
+    ``CompactionBusy`` when another compactor is running."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    workers = workers or len(os.sched_getaffinity(0))
     result = CompactionResult()
     with compaction_lock(events_dir):
-        for folder in partitions(events_dir, site_id, day):
+        folders = partitions(events_dir, site_id, day)
+        merges = []
+        for folder in folders:
+            files = [p for p in live_files(folder) if not (in_flight and in_flight(p))]
+            if len(files) >= 2:
+                merges.append(_Job("events", folder, tuple(p.name for p in files)))
+        _run(merges, workers, result)
+        # A day's visits depend on the previous day's files too: the day after a
+        # partition compacted here may need new ones as well.
+        candidates = {*folders, *(_next_day(folder) for folder in folders)}
+        derive = [
+            _Job("visits", folder)
+            for folder in sorted(candidates)
+            if folder.is_dir() and _day_of(folder) < today and _stale(events_dir, folder)
+        ]
+        _run(derive, workers, result)
+        for folder in folders:
             try:
-                compact_partition(folder, result, in_flight)
                 result.deleted += delete_replaced(folder, grace_seconds)
+                result.deleted += visits.delete_replaced(
+                    events_dir, _site_of(folder), _day_of(folder), grace_seconds
+                )
             except FileNotFoundError:
                 continue  # the site was deleted meanwhile
+        if site_id is None and day is None:
+            visits.delete_orphans(events_dir)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    kind: str  # "events": merge these files of the folder; "visits": write its visits
+    folder: Path
+    files: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        paths = [self.folder / name for name in self.files] or list(self.folder.glob("*.parquet"))
+        total = 0
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                total += path.stat().st_size
+        return total
+
+
+def _run(jobs: list[_Job], workers: int, result: CompactionResult) -> None:
+    """Run the jobs, largest first, on a pool of forked workers when it pays."""
+    jobs = sorted(jobs, key=lambda job: job.size, reverse=True)
+    if workers <= 1 or len(jobs) < 2:
+        for job in jobs:
+            result.add(_do(job))
+        return
+    # Forked, so that the children share the compaction lock's open file (the lake
+    # stays locked until the last of them exits) and start at once.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        min(workers, len(jobs)), context, initializer=_die_with, initargs=(os.getpid(),)
+    ) as pool:
+        for done in pool.map(_do, jobs):
+            result.add(done)
+
+
+def _do(job: _Job) -> CompactionResult:
+    result = CompactionResult()
+    try:
+        if job.kind == "events":
+            _merge(job.folder, [job.folder / name for name in job.files], result)
+        else:
+            events_dir = job.folder.parent.parent
+            written = visits.write_day(events_dir, _site_of(job.folder), _day_of(job.folder))
+            if written is not None:
+                result.visits += 1
+                result.visits_bytes += sum(p.stat().st_size for p in written.paths)
+    except FileNotFoundError:
+        pass  # the site or day was deleted meanwhile
+    return result
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """A pool worker dies when the compactor does (SIGKILL included), so no orphan
+    ever publishes after the lock is gone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the compactor died before prctl took effect
+        os._exit(1)
+
+
+def _stale(events_dir: Path, folder: Path) -> bool:
+    site, day = _site_of(folder), _day_of(folder)
+    return bool(live_files(folder)) and visits.fresh_visits(events_dir, site, day) is None
+
+
+def _site_of(folder: Path) -> int:
+    return int(folder.parent.name.removeprefix("site_id="))
+
+
+def _day_of(folder: Path) -> dt.date:
+    return dt.date.fromisoformat(folder.name.removeprefix("date="))
+
+
+def _next_day(folder: Path) -> Path:
+    return folder.with_name(f"date={(_day_of(folder) + dt.timedelta(days=1)).isoformat()}")

@@ -7,7 +7,8 @@ on 2025-03-15 with 12 months, days before 2024-03-01 are deleted. So at least N 
 months are always there, never more than N + 1, and a month is either complete or gone
 (no dashboard month is ever cut in half).
 
-Deleting is atomic for readers: a folder is first renamed to a hidden
+A day's or a site's derived visits (``data/visits``, ``data/visit_events``) go with its
+events. Deleting is atomic for readers: a folder is first renamed to a hidden
 ``.deleting-<name>-<pid>`` folder (which no ``date=*`` or ``site_id=*`` glob matches),
 then removed. A crash between the two steps leaves only such a hidden folder, which the
 next retention run removes.
@@ -21,7 +22,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from pagepulse.lake import quarantine
+from pagepulse.lake import quarantine, visits
 from pagepulse.lake.compaction import CompactionResult, InFlight, compact_lake, compaction_lock
 from pagepulse.lake.layout import site_days, site_dir
 
@@ -35,6 +36,7 @@ def delete_site_events(events_dir: Path, site_id: int) -> bool:
     never leaves a half-deleted site visible to readers. Returns whether anything existed."""
     folder = site_dir(events_dir, site_id)
     quarantine.delete_site(events_dir, site_id)  # set-aside files hold its events
+    visits.delete_site(events_dir, site_id)  # derived from the events: they go too
     if not folder.exists():
         return False
     _delete_folder(folder)
@@ -71,6 +73,7 @@ def enforce_retention(
                     _delete_folder(folder / f"date={day.isoformat()}")
                 except FileNotFoundError:
                     continue  # the site was deleted meanwhile
+                visits.delete_days(events_dir, site_id, [day])
                 deleted += 1
             _remove_leftovers(folder)
             quarantine.delete_days_before(events_dir, site_id, cutoff)

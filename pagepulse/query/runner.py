@@ -21,9 +21,11 @@ Two kinds of query. One that reads ``read_parquet($files)`` works on the lake
 directly. Any other reads the *scope tables* (``scope_minutes``, ``scope_groups``,
 ``scope_strings``; see :mod:`pagepulse.query.scopes`): Arrow tables of sums built for
 one (site, period, filters) from the sessionised UTC days of
-:mod:`pagepulse.query.days`, registered on the connection. Days are cached across
-requests (keyed by their files); a scope's tables are shared by every thread for a
-short while, so the ~20 lazily loaded widgets of one dashboard view build them once.
+:mod:`pagepulse.query.days` (read from the visits files compaction writes, or built
+from the events of a day that has none yet), registered on the connection. Days'
+sums are cached across requests (keyed by their files); a scope's tables are shared
+by every thread for a short while, so the ~20 lazily loaded widgets of one dashboard
+view build them once.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from pagepulse.lake import quarantine
 from pagepulse.lake.layout import partition_files
 from pagepulse.lake.schema import EVENT_SCHEMA
 from pagepulse.query import scopes
-from pagepulse.query.days import DayCache
+from pagepulse.query.days import DayStore
 from pagepulse.query.filters import Filter, filter_params
 from pagepulse.query.periods import Period, local_today
 
@@ -336,16 +338,20 @@ def load_macros() -> str:
     return (QUERIES_DIR / f"{MACROS}.sql").read_text()
 
 
-# Process-wide: sessionised days (bounded by bytes, keyed by files) and recent scopes.
-day_cache = DayCache()
+# Process-wide: sessionised days and their sums (bounded by bytes, keyed by files), and
+# recent scopes.
+day_store = DayStore()
 scope_cache = scopes.ScopeCache()
 
 
 def _prepare_scope(connection: duckdb.DuckDBPyConnection, scope: Scope, files: list[Path]) -> None:
     # Appends land in new files (and compaction replaces files), so names, sizes and
-    # mtimes tell whether tables built earlier still hold.
-    key = (scope, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
-    tables = scope_cache.get(key, lambda: scopes.build(scope, _match, day_cache))
+    # mtimes tell whether tables built earlier still hold. The day after the period
+    # counts too: its first minutes may continue the period's last visits.
+    after = scope.period.utc_days()[-1] + dt.timedelta(days=1)
+    inputs = [*files, *partition_files(scope.events_dir, scope.site_id, [after])]
+    key = (scope, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in inputs))
+    tables = scope_cache.get(key, lambda: scopes.build(scope, _match, day_store))
     state = _state()
     if state.tables is not tables:
         state.tables = None
@@ -366,7 +372,7 @@ def _match(values: list[str], struct: dict[str, Any]) -> np.ndarray:
 def clear_caches() -> None:
     """Forget sessionised days and scopes (tests; benchmarks of a cold start)."""
     scope_cache.clear()
-    day_cache.clear()
+    day_store.clear()
     _state().tables = None
 
 

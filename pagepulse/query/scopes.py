@@ -18,8 +18,11 @@ The runner registers these Arrow tables on its DuckDB connection under the names
 Every metric is a sum over visits (or hits), so summing early loses nothing, and
 "unique visitors" is a sum too: of flags "first visit of its visitor (in this bucket
 / with this value)". Visitor ids are day-scoped, so flags are set day by day and day
-sums add up exactly. A whole unfiltered day's sums are kept on the cached day; a cut
-(first/last) or filtered day recomputes its flags and sums over its selected visits.
+sums add up exactly. A whole unfiltered day's sums are computed once and kept in the
+:class:`~pagepulse.query.days.DayStore` (no visit rows needed after that); a cut
+(first/last) or filtered day loads its visits and recomputes its flags and sums over
+the selected ones. A day's visits include the next day's continuations of them (a
+visit across midnight counts once, on its start day).
 
 Filters are evaluated once per distinct string, not per row: ``match`` (the runner's
 ``filter_values`` query, i.e. the ``matches_filter`` SQL macro) returns which codes a
@@ -39,15 +42,24 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 
+from pagepulse.lake.sessions import US_PER_DAY, build_day, continued, day_start_us
 from pagepulse.query import days as days_
-from pagepulse.query.days import ATTRIBUTES, PARENTS, Day, Hits, attribute_key, first_with
+from pagepulse.query.days import (
+    ATTRIBUTES,
+    PARENTS,
+    Day,
+    DayStore,
+    Hits,
+    Sums,
+    attribute_key,
+    first_with,
+)
 from pagepulse.query.filters import EVENT_DIMENSIONS, VISIT_DIMENSIONS, filter_params
 
 # (values, filter STRUCT) -> bool per value: whether the filter keeps it.
@@ -56,6 +68,7 @@ Matcher = Callable[[list[str], dict[str, Any]], np.ndarray]
 # Event filter (the $filter_<param> name) -> the hit column it tests.
 EVENT_COLUMNS = {"page": "pathname", "name": "name", "hostname": "hostname"}
 BUCKETS_US = {"minute": 60_000_000, "hour": 3_600_000_000, "day": 86_400_000_000}
+ONE_DAY = dt.timedelta(days=1)
 SCOPE_TTL_S = 120.0
 DEFAULT_SCOPE_CACHE_BYTES = 512 << 20
 
@@ -79,14 +92,14 @@ class ScopeTables:
         return sum(table.nbytes for table in self.named().values())
 
 
-def build(scope: Any, match: Matcher, day_cache: days_.DayCache) -> ScopeTables:
+def build(scope: Any, match: Matcher, store: DayStore) -> ScopeTables:
     """The tables of one scope (a :class:`pagepulse.query.runner.Scope`)."""
-    strings = day_cache.strings(scope.events_dir, scope.site_id)
-    days = _load_days(scope, day_cache, strings)
+    strings = store.strings(scope.events_dir, scope.site_id)
+    views = _load_days(scope, store)
     values = strings.values()
     keep = _filter_tables(scope, values, match)
     start_us, end_us = _micros(scope.start), _micros(scope.end)
-    parts = [_cut(day, scope.period.timezone, start_us, end_us, keep) for day in days]
+    parts = [_cut(view, scope.period.timezone, start_us, end_us, keep) for view in views]
     parts = [part for part in parts if part is not None]
     minutes = pa.Table.from_batches([p.minutes for p in parts], schema=MINUTE_SCHEMA)
     groups = pa.Table.from_batches([p.groups for p in parts], schema=GROUP_SCHEMA)
@@ -94,6 +107,17 @@ def build(scope: Any, match: Matcher, day_cache: days_.DayCache) -> ScopeTables:
         {"code": pa.array(np.arange(len(values), dtype=np.int32)), "value": pa.array(values)}
     )
     return ScopeTables(minutes, groups, strings_table)
+
+
+@dataclass(frozen=True, eq=False)
+class DayView:
+    """One UTC day of a scope: its whole-day sums and, when needed, its visits."""
+
+    day: dt.date
+    sums: Sums
+    load: Callable[[], Day]  # the day's visits, kept in the store (a cut or filtered day)
+    peek: Callable[[], Day]  # the same, not kept (to fill the sums once)
+    resized: Callable[[], None] = lambda: None  # tell the store the sums grew
 
 
 @dataclass
@@ -129,13 +153,16 @@ GROUP_SCHEMA = pa.schema(
 
 
 def _cut(
-    day: Day,
+    view: DayView,
     timezone: str,
     start_us: int,
     end_us: int,
     keep: dict[str, np.ndarray],
 ) -> _Part | None:
     """One day's share of the scope; None when no visit of the day is in it."""
+    if not keep and _whole(view.day, start_us, end_us):
+        return _whole_day(view, timezone)
+    day = view.load()
     n = day.visits
     if n == 0:
         return None
@@ -156,8 +183,8 @@ def _cut(
         has_match[day.custom.visit[custom_rows]] = True
         selected = has_match if selected is None else selected & has_match
     if selected is None:
-        # The whole day, unfiltered: its sums are computed once and kept.
-        return _Part(whole_day_minutes(day, timezone), whole_day_groups(day))
+        # Every visit of the day, unfiltered: the day's sums.
+        return _whole_day(view, timezone, day)
 
     rows = np.flatnonzero(selected)
     if rows.size == 0:
@@ -234,35 +261,52 @@ def _minutes(local_us: np.ndarray, new_visitor: np.ndarray, **values: np.ndarray
     )
 
 
-def whole_day_minutes(day: Day, timezone: str) -> pa.RecordBatch:
-    """A whole day's minute sums in one timezone, kept on the day."""
-    minutes = day.memo.get(("minutes", timezone))
-    if minutes is None:
-        minutes = day.memo["minutes", timezone] = _minutes(
-            local_micros(day.start_us, timezone),
-            day.new_visitor,
-            pageviews=day.pageviews,
-            events=day.custom_events,
-            bounces=day.pageviews == 1,
-            duration_us=day.duration_us,
-        )
-    return minutes
+def _whole(day: dt.date, start_us: int, end_us: int) -> bool:
+    """Whether every visit starting on this UTC day is in [start_us, end_us)."""
+    first = day_start_us(day)
+    return first >= start_us and first + US_PER_DAY <= end_us
 
 
-def whole_day_groups(day: Day) -> pa.RecordBatch:
-    """A whole day's group sums, kept on the day: they never change."""
-    groups = day.memo.get("groups")
-    if groups is None:
-        flags = {name: day.first_with.get(name, day.new_visitor) for name in ATTRIBUTES}
-        groups = day.memo["groups"] = _groups(
-            day.attributes,
-            flags,
-            day.pageviews == 1,
-            day.duration_us,
-            _hit_columns(day.pages, day.visitor, None, "pathname"),
-            _hit_columns(day.custom, day.visitor, None, "name"),
-        )
-    return groups
+def _whole_day(view: DayView, timezone: str, day: Day | None = None) -> _Part | None:
+    """A whole day's sums, computed once per day (and timezone) and kept in the store."""
+    sums = view.sums
+    if sums.groups is None or timezone not in sums.minutes:
+        day = day if day is not None else view.peek()
+        if sums.groups is None:
+            sums.groups = day_groups(day)
+        if timezone not in sums.minutes:
+            sums.minutes[timezone] = day_minutes(day, timezone)
+        view.resized()
+    if sums.groups.num_rows == 0:
+        return None
+    return _Part(sums.minutes[timezone], sums.groups)
+
+
+def day_minutes(day: Day, timezone: str) -> pa.RecordBatch:
+    """A whole day's minute sums in one timezone."""
+    if day.visits == 0:
+        return pa.RecordBatch.from_pylist([], schema=MINUTE_SCHEMA)
+    return _minutes(
+        local_micros(day.start_us, timezone),
+        day.new_visitor,
+        pageviews=day.pageviews,
+        events=day.custom_events,
+        bounces=day.pageviews == 1,
+        duration_us=day.duration_us,
+    )
+
+
+def day_groups(day: Day) -> pa.RecordBatch:
+    """A whole day's group sums."""
+    flags = {name: day.first_with.get(name, day.new_visitor) for name in ATTRIBUTES}
+    return _groups(
+        day.attributes,
+        flags,
+        day.pageviews == 1,
+        day.duration_us,
+        _hit_columns(day.pages, day.visitor, None, "pathname"),
+        _hit_columns(day.custom, day.visitor, None, "name"),
+    )
 
 
 def _groups(
@@ -414,29 +458,60 @@ def _filter_tables(scope: Any, values: list[str], match: Matcher) -> dict[str, n
     return keep
 
 
-def _load_days(scope: Any, day_cache: days_.DayCache, strings: days_.Strings) -> list[Day]:
-    files = scope.files_by_day()
+def _load_days(scope: Any, store: DayStore) -> list[DayView]:
+    """The scope's UTC days: whole unfiltered days with their sums filled, the others
+    with their visits loaded (in parallel: reading and numpy release the GIL)."""
     if scope.since is not None or scope.until is not None:
-        # Realtime: a few minutes of today; built fresh (it changes every request).
-        return [
-            days_.build_day(paths, strings, since=scope.since, until=scope.until)
-            for paths in files.values()
-        ]
-    keys = [
-        days_.day_key(scope.events_dir, scope.site_id, day, paths) for day, paths in files.items()
-    ]
+        return _realtime_days(scope, store)
+    listed = scope.files_by_day()
+    if not listed:
+        return []
+    days = sorted(listed)
+    found = days_.sources(scope.events_dir, scope.site_id, [*days, days[-1] + ONE_DAY], listed)
+    start_us, end_us = _micros(scope.start), _micros(scope.end)
+    timezone = scope.period.timezone
 
-    def load(key: days_.DayKey, paths: list[Path]) -> Day:
-        day = day_cache.get(key, paths)
-        if not scope.filters:
-            # Here, in parallel, rather than one day at a time later.
-            whole_day_minutes(day, scope.period.timezone)
-            whole_day_groups(day)
-        return day
+    def view(day: dt.date) -> DayView:
+        source, following = found[day], found.get(day + ONE_DAY)
+        loaded = DayView(
+            day,
+            store.day_sums(source, following),
+            lambda: store.day(source, following),
+            lambda: store.day(source, following, keep=False),
+            store.sums.resized,
+        )
+        if not scope.filters and _whole(day, start_us, end_us):
+            _whole_day(loaded, timezone)
+        else:
+            loaded.load()
+        return loaded
 
-    if len(keys) <= 1:
-        return [load(key, paths) for key, paths in zip(keys, files.values(), strict=True)]
-    return list(_pool().map(load, keys, files.values()))
+    if len(days) == 1:
+        return [view(days[0])]
+    return list(_pool().map(view, days))
+
+
+def _realtime_days(scope: Any, store: DayStore) -> list[DayView]:
+    """A realtime scope's few minutes, built afresh (they change every request): visits
+    are made of the window's events alone, across midnight too."""
+    strings = store.strings(scope.events_dir, scope.site_id)
+    built: dict[dt.date, Day] = {}
+    for day, paths in sorted(scope.files_by_day().items()):
+        before = built.get(day - ONE_DAY)
+        built[day] = build_day(
+            paths,
+            strings,
+            day,
+            previous=before.tail if before is not None else None,
+            since=scope.since,
+            until=scope.until,
+        )
+    views = []
+    for day, own in built.items():
+        following = built.get(day + ONE_DAY)
+        whole = continued(own, following.continuations) if following is not None else own
+        views.append(DayView(day, Sums(), lambda whole=whole: whole, lambda whole=whole: whole))
+    return views
 
 
 @cache

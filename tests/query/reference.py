@@ -1,9 +1,10 @@
 """A plain-Python reference for every widget, written from the definitions alone.
 
 It shares nothing with the SQL but the definitions (pagepulse/query/widgets.py and
-filters.py docstrings): sessionise each visitor's events (gap >= 30 min starts a
-visit), keep visits that start in the period, apply filters, aggregate. The tests
-compare it with the queries for exact equality.
+filters.py docstrings, docs/lake.md "Visits across midnight"): sessionise each
+visitor's events (gap >= 30 min starts a visit), join a visit that continues one of
+the previous day, keep visits that start in the period, apply filters, aggregate.
+The tests compare it with the queries for exact equality.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def micros(delta: dt.timedelta) -> int:
 
 @dataclass
 class Visit:
-    events: list[dict]
+    events: list[dict]  # a continuation's events follow the visit's own
     local_start: dt.datetime
 
     @property
@@ -81,6 +82,8 @@ class Visit:
 
     @property
     def visitor_id(self) -> int:
+        # A continued visit's events after midnight carry the next day's id: the visit
+        # (and each of its pageviews) counts for the visitor it started with.
         return self.first["visitor_id"]
 
     @property
@@ -222,9 +225,9 @@ class Reference:
 
     def top_pages(self) -> list[dict]:
         visitors = defaultdict(set)
-        for _, e in self.hits:
+        for visit, e in self.hits:
             if e["name"] == "pageview":
-                visitors[e["pathname"]].add(e["visitor_id"])
+                visitors[e["pathname"]].add(visit.visitor_id)
         entries = defaultdict(list)
         for visit in self.visits:
             entries[visit.first["pathname"]].append(visit)
@@ -248,9 +251,9 @@ class Reference:
     def custom_events(self) -> list[dict]:
         total_visitors = len({v.visitor_id for v in self.visits})
         visitors, counts = defaultdict(set), defaultdict(int)
-        for _, e in self.hits:
+        for visit, e in self.hits:
             if e["name"] != "pageview":
-                visitors[e["name"]].add(e["visitor_id"])
+                visitors[e["name"]].add(visit.visitor_id)
                 counts[e["name"]] += 1
         rows = [
             {
@@ -296,20 +299,37 @@ class Reference:
 
 
 def sessionise(events: Iterable[dict]) -> list[list[dict]]:
+    """Visits as lists of events: each visitor's runs without a 30-minute gap, then a
+    run whose first event's ``prev_visitor_id`` names a visitor whose last event came
+    less than 30 minutes before it is appended to that visitor's last run (its events
+    follow), unless that run itself began with a ``prev_visitor_id``; one run joins a
+    given visitor's last run at most (the earliest)."""
     by_visitor = defaultdict(list)
     for e in events:
         by_visitor[e["visitor_id"]].append(e)
-    visits = []
-    for visitor_events in by_visitor.values():
+    runs = []
+    last_run: dict[int, list[dict]] = {}
+    for visitor, visitor_events in by_visitor.items():
         visitor_events.sort(key=lambda e: e["ts"])
         current = [visitor_events[0]]
         for previous, e in itertools.pairwise(visitor_events):
             if e["ts"] - previous["ts"] >= GAP:
-                visits.append(current)
+                runs.append(current)
                 current = []
             current.append(e)
-        visits.append(current)
-    return visits
+        runs.append(current)
+        last_run[visitor] = current
+    visits: dict[int, list[dict]] = {id(run): list(run) for run in runs}
+    joined: set[int] = set()
+    for run in sorted(runs, key=lambda run: run[0]["ts"]):
+        target = last_run.get(run[0].get("prev_visitor_id"))  # type: ignore[arg-type]
+        if target is None or target is run or id(target) in joined:
+            continue
+        gap = run[0]["ts"] - target[-1]["ts"]
+        if dt.timedelta(0) <= gap < GAP and target[0].get("prev_visitor_id") is None:
+            joined.add(id(target))
+            visits[id(target)] += visits.pop(id(run))
+    return list(visits.values())
 
 
 def truncate(local: dt.datetime, interval: str) -> dt.datetime:

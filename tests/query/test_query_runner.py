@@ -23,7 +23,7 @@ from pagepulse.query import (
     top_stats,
     widget,
 )
-from pagepulse.query.days import DayCache, day_key
+from pagepulse.query.days import DayStore, sources
 from tests.query.helpers import event, write_events
 
 UTC = dt.UTC
@@ -253,11 +253,12 @@ def test_concurrent_requests_share_one_build_and_agree(lake):
 
 def test_the_day_cache_is_bounded_by_bytes(lake):
     write_events(lake, 1, [event(T0 + dt.timedelta(days=1), 3, pathname="/next")])
-    cache = DayCache(max_bytes=1)
-    two_days = Scope(lake, 1, Period(T0.date(), T0.date() + dt.timedelta(days=1), "UTC"))
-    for day, paths in two_days.files_by_day().items():
-        cache.get(day_key(lake, 1, day, paths), paths)
-    assert len(cache._days) == 1  # the newest day stays, however small the bound
+    store = DayStore(max_bytes=1)
+    found = sources(lake, 1, [T0.date(), T0.date() + dt.timedelta(days=1)])
+    assert len(found) == 2
+    for source in found.values():
+        store.day(source, None)
+    assert len(store.days) == 1  # the newest day stays, however small the bound
 
 
 def test_dashboard_of_a_realtime_scope_compares_with_the_window_before(lake):

@@ -50,6 +50,7 @@ CREATE TABLE events (
     ts DateTime64(6, 'UTC'),
     name LowCardinality(String),
     visitor_id UInt64,
+    user_id UInt64,
     session_id UInt64,
     {_EVENT_STRINGS},
     screen_width UInt16,
@@ -57,7 +58,7 @@ CREATE TABLE events (
     `meta.value` Array(String)
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(ts)
-ORDER BY (site_id, toDate(ts), name, visitor_id, ts)
+ORDER BY (site_id, toDate(ts), name, user_id, ts)
 """,
     f"""
 CREATE TABLE sessions (
@@ -91,32 +92,76 @@ ORDER BY (site_id, toDate(start), visitor_id, session_id)
 ]
 
 _GAP_US = SESSION_GAP // dt.timedelta(microseconds=1)
-# Ingest's job in Plausible: a visit id for every event (a 30-minute gap starts one).
-LOAD_EVENTS = f"""
-INSERT INTO events
+# Ingest's job in Plausible: a visit id for every event (a 30-minute gap starts one),
+# and a visit across midnight kept as one: a visit whose first event carries the
+# visitor's id under yesterday's salt (prev_visitor_id) continues that visitor's last
+# visit when it ended less than 30 minutes before and did not itself start with one
+# (Plausible looks the session up under the previous salt too, and keeps its user id).
+# Here: number the raw visits, find the continuations, then load every event with its
+# visit's visitor (user_id) and visit (session_id).
+LOAD_RAW = f"""
+CREATE TABLE raw_events ENGINE = MergeTree ORDER BY (site_id, visitor_id, ts) AS
 SELECT
-    site_id, ts, name, visitor_id,
-    cityHash64(site_id, visitor_id, visit_no) AS session_id,
-    {", ".join(c for c in STRING_COLUMNS if c != "name")},
-    screen_width,
-    mapKeys(props),
-    arrayMap(v -> ifNull(v, ''), mapValues(props))
+    *,
+    sum(starts_visit) OVER (
+        PARTITION BY site_id, visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING
+    ) AS visit_no
 FROM (
     SELECT
         *,
-        sum(starts_visit) OVER (
-            PARTITION BY site_id, visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING
-        ) AS visit_no
-    FROM (
-        SELECT
-            *,
-            toUnixTimestamp64Micro(ts) - lagInFrame(toUnixTimestamp64Micro(ts), 1, 0) OVER (
-                PARTITION BY site_id, visitor_id ORDER BY ts
-                ROWS BETWEEN 1 PRECEDING AND CURRENT ROW
-            ) >= {_GAP_US} AS starts_visit
-        FROM file({{files:String}}, Parquet)
-    )
+        toUnixTimestamp64Micro(ts) - lagInFrame(toUnixTimestamp64Micro(ts), 1, 0) OVER (
+            PARTITION BY site_id, visitor_id ORDER BY ts
+            ROWS BETWEEN 1 PRECEDING AND CURRENT ROW
+        ) >= {_GAP_US} AS starts_visit
+    FROM file({{files:String}}, Parquet)
 )
+"""
+
+FIND_CONTINUATIONS = f"""
+CREATE TABLE continued ENGINE = Memory AS
+WITH visits AS (
+    SELECT
+        site_id, visitor_id, visit_no,
+        min(ts) AS first_ts,
+        max(ts) AS last_ts,
+        argMin(prev_visitor_id IS NOT NULL, ts) AS early,
+        argMin(ifNull(prev_visitor_id, 0), ts) AS previous_id
+    FROM raw_events
+    GROUP BY site_id, visitor_id, visit_no
+),
+last_visits AS (
+    SELECT site_id, visitor_id, max(visit_no) AS last_visit,
+        argMax(last_ts, visit_no) AS ended, argMax(early, visit_no) AS started_early
+    FROM visits
+    GROUP BY site_id, visitor_id
+)
+SELECT
+    c.site_id AS site_id, c.visitor_id AS visitor_id, c.visit_no AS visit_no,
+    t.visitor_id AS target_visitor, t.last_visit AS target_visit
+FROM visits AS c
+INNER JOIN last_visits AS t ON t.site_id = c.site_id AND t.visitor_id = c.previous_id
+WHERE c.early AND NOT t.started_early
+    AND toUnixTimestamp64Micro(c.first_ts) - toUnixTimestamp64Micro(t.ended) >= 0
+    AND toUnixTimestamp64Micro(c.first_ts) - toUnixTimestamp64Micro(t.ended) < {_GAP_US}
+    AND NOT (c.visitor_id = t.visitor_id AND c.visit_no = t.last_visit)
+ORDER BY c.first_ts
+LIMIT 1 BY t.site_id, t.visitor_id
+"""
+
+LOAD_EVENTS = f"""
+INSERT INTO events
+SELECT
+    r.site_id, r.ts, r.name, r.visitor_id,
+    if(c.visitor_id IS NULL, r.visitor_id, c.target_visitor) AS user_id,
+    cityHash64(r.site_id, user_id, if(c.visitor_id IS NULL, r.visit_no, c.target_visit)),
+    {", ".join(f"r.{c}" for c in STRING_COLUMNS if c != "name")},
+    r.screen_width,
+    mapKeys(r.props),
+    arrayMap(v -> ifNull(v, ''), mapValues(r.props))
+FROM raw_events AS r
+LEFT JOIN continued AS c
+    ON c.site_id = r.site_id AND c.visitor_id = r.visitor_id AND c.visit_no = r.visit_no
+SETTINGS join_use_nulls = 1
 """
 
 _ENTRY_ATTRIBUTES = ",\n    ".join(f"argMin({c}, ts)" for c in DIMENSION_COLUMNS.values())
@@ -126,7 +171,7 @@ SELECT
     session_id,
     1 AS sign,
     site_id,
-    any(visitor_id),
+    any(user_id),
     argMin(hostname, ts),
     min(ts),
     max(ts),
@@ -141,8 +186,9 @@ FROM events
 GROUP BY site_id, session_id
 """
 
-# The visits of the range, and the events of those visits (a visit never crosses a
-# UTC midnight: visitor ids rotate there, so its events end before $hits_end).
+# The visits of the range, and the events of those visits (a visit crosses one UTC
+# midnight at most, so its events end before $hits_end, two days after the last UTC
+# day's start).
 VISITS = """site_id = {site_id:UInt64}
     AND start >= {start:DateTime64(6, 'UTC')} AND start < {end:DateTime64(6, 'UTC')}"""
 HITS = f"""site_id = {{site_id:UInt64}}
@@ -201,7 +247,7 @@ SELECT
     pages.pv AS pageviews,
     if(entries.visits IS NULL, NULL, percent(entries.bounces, entries.visits)) AS bounce_rate
 FROM (
-    SELECT pathname, <<uniq>>(visitor_id) AS visitors, count() AS pv
+    SELECT pathname, <<uniq>>(user_id) AS visitors, count() AS pv
     FROM events WHERE {HITS} AND name = 'pageview'
     GROUP BY pathname
 ) AS pages
@@ -261,7 +307,7 @@ SELECT
     percent_1dp(visitors, (SELECT <<uniq>>(visitor_id) FROM sessions WHERE {VISITS}))
         AS conversion_rate
 FROM (
-    SELECT name, <<uniq>>(visitor_id) AS visitors, count() AS ev
+    SELECT name, <<uniq>>(user_id) AS visitors, count() AS ev
     FROM events WHERE {HITS} AND name != 'pageview'
     GROUP BY name
 )
@@ -331,8 +377,12 @@ class ClickHouseEngine:
             self.session.query(statement)
         lake = self.request.lake.resolve()
         started = time.perf_counter()
-        self.session.query(LOAD_EVENTS, params={"files": f"{lake}/site_id=*/date=*/*.parquet"})
+        self.session.query(LOAD_RAW, params={"files": f"{lake}/site_id=*/date=*/*.parquet"})
+        self.session.query(FIND_CONTINUATIONS)
+        self.session.query(LOAD_EVENTS)
+        self.session.query("DROP TABLE raw_events")
         figures["load_events_s"] = time.perf_counter() - started
+        figures["continued_visits"] = self._rows("SELECT count() AS n FROM continued")[0]["n"]
         started = time.perf_counter()
         self.session.query(LOAD_SESSIONS)
         figures["build_sessions_s"] = time.perf_counter() - started
@@ -413,7 +463,7 @@ class ClickHouseEngine:
 
     def _params(self, period: Period) -> dict[str, Any]:
         last_utc_day = period.utc_days()[-1]
-        hits_end = dt.datetime.combine(last_utc_day + dt.timedelta(days=1), dt.time(), dt.UTC)
+        hits_end = dt.datetime.combine(last_utc_day + dt.timedelta(days=2), dt.time(), dt.UTC)
         return {
             "site_id": self.request.site_id,
             "start": _utc(period.utc_start),

@@ -1,9 +1,10 @@
 """The floor: plain DuckDB SQL over the uncompacted lake, sessionised on every request.
 
 What one would write first: each widget is its own query that reads the period's
-Parquet files, marks a new visit where a visitor's gap reaches 30 minutes (window
-functions), aggregates visits, keeps those that start in the period and answers.
-Nothing is cached between queries; a cold round runs on a fresh connection.
+Parquet files (and a day either side), marks a new visit where a visitor's gap
+reaches 30 minutes (window functions), joins visits across midnight, aggregates
+visits, keeps those that start in the period and answers. Nothing is cached between
+queries; a cold round runs on a fresh connection.
 """
 
 from __future__ import annotations
@@ -45,26 +46,64 @@ _ENTRY_ATTRIBUTES = ",\n        ".join(
     f"arg_min({column}, ts) AS {column}" for column in DIMENSION_COLUMNS.values()
 )
 
-# Every query starts here: hits are events numbered by visit, visits their aggregates,
-# scope_visits those that start in [$start, $end) with all their hits (scope_hits).
+_GAP = SESSION_GAP // dt.timedelta(microseconds=1)
+
+# Every query starts here: events numbered by raw visit (a 30-minute gap starts one);
+# a raw visit whose first event carries a prev_visitor_id continues that visitor's
+# last visit when it ended less than 30 minutes earlier and did not itself start with
+# one (a visit across midnight is one visit, of its first day's visitor); hits are the
+# events with their visit's visitor and number, visits their aggregates, scope_visits
+# those that start in [$start, $end) with all their hits (scope_hits).
 SESSIONISED = f"""
 WITH marked AS (
     SELECT
         * EXCLUDE (props),
         coalesce(
             epoch_us(ts) - lag(epoch_us(ts)) OVER (PARTITION BY visitor_id ORDER BY ts)
-                >= {SESSION_GAP // dt.timedelta(microseconds=1)},
+                >= {_GAP},
             true
         )::INTEGER AS starts_visit
-    FROM read_parquet($files)
+    FROM read_parquet($files, union_by_name = true)
 ),
-hits AS (
+raw AS (
     SELECT
         *,
         sum(starts_visit) OVER (
             PARTITION BY visitor_id ORDER BY ts ROWS UNBOUNDED PRECEDING
-        ) AS visit_no
+        ) AS raw_visit
     FROM marked
+),
+raw_visits AS (
+    SELECT
+        visitor_id,
+        raw_visit,
+        min(ts) AS first_ts,
+        max(ts) AS last_ts,
+        bool_or(starts_visit = 1 AND prev_visitor_id IS NOT NULL) AS early,
+        max(prev_visitor_id) FILTER (WHERE starts_visit = 1) AS previous_id
+    FROM raw
+    GROUP BY visitor_id, raw_visit
+),
+last_visits AS (
+    SELECT * FROM raw_visits
+    QUALIFY raw_visit = max(raw_visit) OVER (PARTITION BY visitor_id)
+),
+continued AS (
+    SELECT c.visitor_id, c.raw_visit, t.visitor_id AS target_visitor, t.raw_visit AS target_visit
+    FROM raw_visits AS c
+    JOIN last_visits AS t ON t.visitor_id = c.previous_id
+    WHERE c.early AND NOT t.early
+        AND epoch_us(c.first_ts) - epoch_us(t.last_ts) BETWEEN 0 AND {_GAP} - 1
+        AND NOT (c.visitor_id = t.visitor_id AND c.raw_visit = t.raw_visit)
+    QUALIFY row_number() OVER (PARTITION BY t.visitor_id ORDER BY c.first_ts) = 1
+),
+hits AS (
+    SELECT
+        raw.* REPLACE (coalesce(continued.target_visitor, raw.visitor_id) AS visitor_id),
+        coalesce(continued.target_visit, raw.raw_visit) AS visit_no
+    FROM raw
+    LEFT JOIN continued
+        ON continued.visitor_id = raw.visitor_id AND continued.raw_visit = raw.raw_visit
 ),
 visits AS (
     SELECT
@@ -277,7 +316,11 @@ class NaiveEngine:
         return lambda: page(self._rows(sql, request, request.period, limit=limit), widget)
 
     def _rows(self, sql: str, request: Request, period: Period, **params: Any) -> list[dict]:
-        files = _files(request.raw_lake, request.site_id, period.utc_days())
+        # A day before (whose visits the first day's may continue) and after (whose
+        # first minutes may continue the last day's visits).
+        days = period.utc_days()
+        days = [days[0] - dt.timedelta(days=1), *days, days[-1] + dt.timedelta(days=1)]
+        files = _files(request.raw_lake, request.site_id, days)
         bound = {"files": files, "start": period.utc_start, "end": period.utc_end, **params}
         if "$tz" in sql:
             bound["tz"] = period.timezone
