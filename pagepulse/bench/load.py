@@ -42,6 +42,7 @@ import datetime as dt
 import http.cookiejar
 import multiprocessing
 import os
+import signal
 import statistics
 import tempfile
 import threading
@@ -496,6 +497,24 @@ def seed_history(data_dir: Path, site_id: int, events: int) -> int:
 
 
 @contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM ends a run as Ctrl-C does, through the clean-up: the server and the
+    generators are stopped, not left running on a shared machine."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, _frame) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def _data_dir(data_dir: Path | None) -> Iterator[Path]:
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -538,7 +557,11 @@ def run_load(
     console = console or Console(width=110)
     if rss_interval is None:
         rss_interval = 5.0 if soak else 1.0
-    with _data_dir(data_dir) as data, tempfile.TemporaryFile() as server_output:
+    with (
+        _stopped_by_sigterm(),
+        _data_dir(data_dir) as data,
+        tempfile.TemporaryFile() as server_output,
+    ):
         site_id = prepare_site(data)
         console.print(f"seeding ~{seed_events:,} events of history …")
         seeded = seed_history(data, site_id, seed_events)
@@ -619,7 +642,7 @@ class _Run:
             for k in range(self.processes)
         ]  # fmt: skip
         context = multiprocessing.get_context("spawn")
-        pipes, workers = [], []
+        pipes, workers, results = [], [], []
         rss: list[RssSample] = []
         stop = threading.Event()
         try:
@@ -652,7 +675,6 @@ class _Run:
             loads = []
             if dashboard_interval:
                 loads = _watch_dashboard(dashboard, path, t0, end, dashboard_interval)
-            results = []
             for pipe in pipes:
                 if not pipe.poll(max(end - time.monotonic(), 0) + DRAIN_SECONDS + 60):
                     raise RuntimeError("a load generator did not finish")
@@ -663,7 +685,7 @@ class _Run:
             stop.set()
             dashboard.close()
             for worker in workers:
-                worker.join(timeout=10)
+                worker.join(timeout=10 if len(results) == len(workers) else 0)
                 if worker.is_alive():
                     worker.kill()
         ingestion = self.ingestion(plans, results, t0, seconds)
