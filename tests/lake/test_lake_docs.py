@@ -9,9 +9,11 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from pagepulse.demo.generator import SiteSpec, generate, write_lake
+from pagepulse.lake.compaction import compact_lake
 from pagepulse.lake.export import export_site
 from pagepulse.lake.schema import EVENT_COLUMNS
 
@@ -34,6 +36,8 @@ def lake_root(tmp_path_factory) -> Path:
     ]
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=9)
     write_lake(root / "data" / "events", generate(specs, start, 10, seed=3))
+    # Compacted, as a running server leaves it: the past days have their visits files.
+    compact_lake(root / "data" / "events", grace_seconds=0, workers=1)
     # The Export section's examples read site 1's export, extracted as the doc says.
     export_site(root / "data" / "events", 1, root / "pagepulse-export.zip")
     with zipfile.ZipFile(root / "pagepulse-export.zip") as archive:
@@ -64,6 +68,21 @@ def test_python_examples_run(code: str, lake_root: Path, monkeypatch):
     assert all(len(result) > 0 for result in results)
 
 
+def section(title: str) -> str:
+    return TEXT.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
 def test_every_column_is_documented():
-    table_rows = re.findall(r"^\| `(\w+)` \|", TEXT, flags=re.MULTILINE)
+    table_rows = re.findall(r"^\| `(\w+)` \|", section("Columns"), flags=re.MULTILINE)
     assert table_rows == list(EVENT_COLUMNS)
+
+
+def test_every_visits_column_is_documented(lake_root: Path):
+    documented = set()
+    for row in re.findall(r"^\| (`.*?) \|", section("Visits: derived files"), flags=re.M):
+        documented |= set(re.findall(r"`(\w+)`", row))
+    written = set()
+    for pattern in ("data/visits/*/*/*.parquet", "data/visit_events/*/*/*.parquet"):
+        [path, *_] = sorted(lake_root.glob(pattern))
+        written |= set(pq.read_schema(path).names)
+    assert written <= documented, written - documented
