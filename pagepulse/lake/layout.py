@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -113,10 +113,12 @@ def publish_table(
     sort: bool = True,
     replaces: Iterable[str] = (),
     options: Mapping[str, Any] | None = None,
+    row_groups: Sequence[int] | None = None,
 ) -> Path:
     """Write ``table`` durably and atomically to ``final_path`` (replacing any file there).
     ``replaces`` names files of the same folder that this one supersedes (compaction);
-    ``options`` are ``pq.write_table``'s (default: the event files' ``PARQUET_OPTIONS``)."""
+    ``options`` are ``pq.write_table``'s (default: the event files' ``PARQUET_OPTIONS``);
+    ``row_groups``: the rows of each row group, in order (empty ones are left out)."""
     folder = final_path.parent
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,7 +130,17 @@ def publish_table(
         table = table.replace_schema_metadata(metadata)
     tmp = folder / f".{final_path.name}.{os.getpid()}.tmp"
     try:
-        pq.write_table(table, tmp, **(PARQUET_OPTIONS if options is None else options))
+        options = dict(PARQUET_OPTIONS if options is None else options)
+        if row_groups is None:
+            pq.write_table(table, tmp, **options)
+        else:
+            options.pop("row_group_size", None)
+            with pq.ParquetWriter(tmp, table.schema, **options) as writer:
+                start = 0
+                for rows in row_groups:
+                    if rows:
+                        writer.write_table(table.slice(start, rows), row_group_size=rows)
+                    start += rows
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
