@@ -330,27 +330,31 @@ def _describe(data_dir: Path, path: Path) -> QuarantinedFile:
 
 
 def delete_site(events_dir: Path, site_id: int) -> None:
-    """Delete a site's quarantined files (the site is deleted)."""
-    shutil.rmtree(_site_folder(events_dir, site_id), ignore_errors=True)
+    """Delete a site's quarantined files (the site is deleted), of every lake root:
+    its events and the files derived from them."""
+    for folder in _site_folders(events_dir, site_id):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def delete_days_before(events_dir: Path, site_id: int, cutoff: dt.date) -> int:
-    """Delete a site's quarantined files of the UTC days before ``cutoff`` (retention);
-    returns how many days went."""
+    """Delete a site's quarantined files of the UTC days before ``cutoff`` (retention),
+    of every lake root; returns how many day folders went."""
     deleted = 0
-    for folder in sorted(_site_folder(events_dir, site_id).glob("date=*")):
-        try:
-            day = dt.date.fromisoformat(folder.name[5:])
-        except ValueError:
-            continue
-        if day < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
-            deleted += 1
+    for site in _site_folders(events_dir, site_id):
+        for folder in sorted(site.glob("date=*")):
+            try:
+                day = dt.date.fromisoformat(folder.name[5:])
+            except ValueError:
+                continue
+            if day < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                deleted += 1
     return deleted
 
 
-def _site_folder(events_dir: Path, site_id: int) -> Path:
-    return quarantine_dir(events_dir.parent) / events_dir.name / f"site_id={site_id}"
+def _site_folders(events_dir: Path, site_id: int) -> list[Path]:
+    """``quarantine/<root>/site_id=<id>`` for every lake root (events, visits …)."""
+    return sorted(quarantine_dir(events_dir.parent).glob(f"*/site_id={site_id}"))
 
 
 # -- the whole lake ------------------------------------------------------------------------

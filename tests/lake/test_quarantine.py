@@ -329,17 +329,27 @@ def test_deleting_a_site_or_its_old_days_deletes_its_quarantined_files(tmp_path:
         for day in (old_day, new_day):
             empty(write_day(events, site, day)[0])
             live_files(partition_dir(events, site, day))
-    assert len(quarantine.quarantined(data_dir)) == 4
+            # A file derived from the events (data/visits) holds them too.
+            derived = partition_dir(data_dir / "visits", site, day) / "visits-1.parquet"
+            derived.parent.mkdir(parents=True)
+            derived.write_bytes(b"not parquet")
+            assert quarantine.quarantine(derived, "test") is not None
+    assert len(quarantine.quarantined(data_dir)) == 8
+
+    def derived_site(site: int) -> Path:
+        return data_dir / "quarantine" / "visits" / f"site_id={site}"
 
     enforce_retention(events, {1: 6}, today=dt.date(2026, 3, 20))
     assert [f.file.split("/")[1:3] for f in quarantine.quarantined(data_dir, 1)] == [
         ["site_id=1", f"date={new_day}"]
     ]
+    assert [p.name for p in derived_site(1).iterdir()] == [f"date={new_day}"]
     assert quarantine.site_report(data_dir, 2).count == 2, "other sites keep theirs"
 
     delete_site_events(events, 2)
     assert quarantine.quarantined(data_dir, 2) == []
     assert not (data_dir / "quarantine" / "events" / "site_id=2").exists()
+    assert not derived_site(2).exists()
     assert quarantine.site_report(data_dir, 1).count == 1
 
 
