@@ -383,6 +383,20 @@ def memory_growth(
     return statistics.median(last) / statistics.median(second) - 1
 
 
+def rss_by_window(
+    samples: list[RssSample], window: float = 60.0, key: str = "server_kib"
+) -> list[float]:
+    """The median RSS (KiB) of each whole ``window`` of the run, in order: where a
+    soak's memory went, minute by minute."""
+    windows = int(samples[-1].seconds // window) if samples else 0
+    medians = []
+    for k in range(windows):
+        values = [getattr(s, key) for s in samples if k * window <= s.seconds < (k + 1) * window]
+        if values:
+            medians.append(statistics.median(values))
+    return medians
+
+
 # The report -----------------------------------------------------------------------------
 
 
@@ -764,6 +778,9 @@ def print_report(report: LoadReport, console: Console) -> None:
             growth = report.memory_growth(key)
             shown = "n/a" if growth is None else f"{growth:+.1%}"
             rows.append((f"{label} RSS growth, last vs second minute (median)", shown))
+            by_minute = rss_by_window(report.rss, report.rss_window, key)
+            rows.append((f"{label} RSS median by minute MiB",
+                         " ".join(f"{kib / 1024:.0f}" for kib in by_minute)))  # fmt: skip
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -191,10 +191,15 @@ def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> Non
 
 
 def count_events(data_dir: Path, site_id: int) -> int:
-    """Events of the site in the lake, every Parquet file read with DuckDB."""
+    """Events of the site in the lake, its live files read with DuckDB (a plain glob
+    would count a compacted partition twice until the replaced files are deleted)."""
     import duckdb
 
-    files = sorted(str(p) for p in (data_dir / "events" / f"site_id={site_id}").rglob("*.parquet"))
+    from pagepulse.lake.layout import partition_files, site_days
+
+    events_dir = data_dir / "events"
+    days = site_days(events_dir, site_id)
+    files = [str(p) for p in partition_files(events_dir, site_id, days)]
     if not files:
         return 0
     with duckdb.connect() as conn:

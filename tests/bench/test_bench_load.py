@@ -23,16 +23,20 @@ from pagepulse.bench.load import (
     LoadReport,
     RssSample,
     memory_growth,
+    rss_by_window,
     run_load,
 )
 from pagepulse.cli import app
+from pagepulse.lake.layout import partition_files, site_days
 from pagepulse.web.dashboard.registry import CARDS
 from tests.support.budget import LONG_ONLY
 
 
 def _lake(data_dir: Path, report: LoadReport, sql: str) -> tuple:
-    files = sorted(str(p) for p in (data_dir / "events").rglob("*.parquet"))
-    assert all(f"site_id={report.site_id}" in f for f in files)
+    events_dir = data_dir / "events"
+    assert [p.name for p in events_dir.iterdir()] == [f"site_id={report.site_id}"]
+    days = site_days(events_dir, report.site_id)
+    files = [str(p) for p in partition_files(events_dir, report.site_id, days)]
     with duckdb.connect() as conn:
         return conn.execute(
             f"SELECT {sql} FROM read_parquet($files)",
@@ -106,6 +110,7 @@ def test_a_short_soak_measures_memory_growth(tmp_path: Path) -> None:
     assert growth is not None and math.isfinite(growth)
     assert report.memory_growth("all_kib") is not None
     assert "server RSS growth, last vs second minute (median)" in out.getvalue()
+    assert "server RSS median by minute MiB" in out.getvalue()
     # The soak's verdict includes the growth.
     failed_on_memory = any("memory growth" in f for f in report.failures())
     assert failed_on_memory == (growth > BAR_MEMORY_GROWTH)
@@ -125,6 +130,8 @@ def test_memory_growth_is_last_window_against_the_second() -> None:
     assert memory_growth(flat) == pytest.approx(0.02)
     grown = series([[100], [1000, 1000, 1000], [1000] * 3, [1100, 1100, 1100]])
     assert memory_growth(grown) == pytest.approx(0.10)
+    assert rss_by_window(grown) == [100, 1000, 1000, 1100]
+    assert rss_by_window(grown, key="all_kib") == [110, 1010, 1010, 1110]
     assert memory_growth(series([[100], [1000], [1000]])[:-2]) is None  # under 3 windows
     assert memory_growth([]) is None
 
