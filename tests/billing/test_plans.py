@@ -11,7 +11,7 @@ import pytest
 
 from pagepulse.config import Settings
 from pagepulse.control import plans
-from pagepulse.control.db import open_database, transaction
+from pagepulse.control.db import transaction
 from pagepulse.control.sites import create_site
 from pagepulse.control.users import create_user
 
@@ -20,13 +20,6 @@ SHIPPED = tomllib.loads(resources.files("pagepulse.control").joinpath("plans.tom
 
 def saas(settings: Settings, **changes) -> Settings:
     return settings.model_copy(update={"mode": "saas", **changes})
-
-
-@pytest.fixture
-def conn(settings: Settings):
-    conn = open_database(settings.db_path)
-    yield conn
-    conn.close()
 
 
 def test_the_shipped_plans_are_the_ones_sold():

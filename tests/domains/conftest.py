@@ -3,14 +3,13 @@ settings over a fresh data dir that ask it."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pagepulse.config import Settings
-from tests.domains.helpers import database, domain_settings
+from tests.domains.helpers import domain_settings
 from tests.support.dns import DnsTestServer, dns_server
 from tests.support.passwords import cheap_password_hashing
 
@@ -30,9 +29,3 @@ def dns() -> Iterator[DnsTestServer]:
 @pytest.fixture
 def settings(tmp_path: Path, dns: DnsTestServer) -> Settings:
     return domain_settings(tmp_path / "data", dns.address)
-
-
-@pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
-    with database(settings) as connection:
-        yield connection

@@ -4,25 +4,13 @@ the invitee's address; pending ones never (a real SQLite file, explicit clocks).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
 
-from pagepulse.config import Settings
 from pagepulse.control import invitations, sites, users
-from pagepulse.control.db import open_database
 
 NOW = 1_750_000_000.0
 DAY = 24 * 3600.0
-
-
-@pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
-    connection = open_database(settings.db_path)
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 @pytest.fixture

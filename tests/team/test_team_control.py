@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
 
 from pagepulse.config import Settings
 from pagepulse.control import invitations, members, plans, sites, users
-from pagepulse.control.db import open_database
 
 NOW = 1_750_000_000.0
-
-
-@pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
-    connection = open_database(settings.db_path)
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 def user(conn: sqlite3.Connection, name: str) -> users.User:

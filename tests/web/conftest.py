@@ -1,5 +1,5 @@
 """Fixtures for the web tests: the real app over a per-test data dir, driven through
-its HTML forms like a browser would (CSRF tokens and form actions read from the page).
+its HTML forms like a browser would (``tests/support/forms.py``).
 """
 
 from __future__ import annotations
@@ -7,18 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from passlib.context import CryptContext
-from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from pagepulse.config import Settings
 from pagepulse.control import users
 from pagepulse.web.app import create_web_app
-
-PASSWORD = "correct horse battery"
+from tests.support.forms import Browser
 
 
 @pytest.fixture(autouse=True)
@@ -29,63 +26,6 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setattr(users, "_passwords", cheap)
     monkeypatch.setattr(users, "_DUMMY_HASH", cheap.hash("pagepulse-dummy-password"))
-
-
-def html(response: httpx.Response) -> HTMLParser:
-    return HTMLParser(response.text)
-
-
-class Browser:
-    """A TestClient with one cookie jar, plus form submission as a user would do it."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.client.get(url, **kwargs)
-
-    def token(self, url: str = "/login") -> str:
-        """The CSRF token that the page at ``url`` puts in its forms."""
-        node = html(self.get(url)).css_first("input[name=csrf_token]")
-        assert node is not None, f"no csrf_token on {url}"
-        return node.attributes["value"] or ""
-
-    def submit(
-        self,
-        page_url: str,
-        data: dict[str, str],
-        *,
-        form: str = "main form",
-        follow_redirects: bool = True,
-    ) -> httpx.Response:
-        """Open ``page_url``, fill the form found by ``form`` (keeping its hidden fields)
-        and post it to its action."""
-        page = self.get(page_url)
-        assert page.status_code == 200, (page_url, page.status_code)
-        node = html(page).css_first(form)
-        assert node is not None, f"no {form!r} on {page_url}"
-        hidden = {
-            field.attributes["name"] or "": field.attributes["value"] or ""
-            for field in node.css("input[type=hidden]")
-        }
-        assert "csrf_token" in hidden, f"form {form!r} on {page_url} has no csrf_token"
-        fields = {**hidden, **data}
-        return self.client.post(
-            node.attributes["action"] or page_url, data=fields, follow_redirects=follow_redirects
-        )
-
-    def register(self, email: str, password: str = PASSWORD) -> httpx.Response:
-        data = {"email": email, "password": password, "confirm": password}
-        return self.submit("/register", data)
-
-    def login(self, email: str, password: str = PASSWORD, **kwargs: Any) -> httpx.Response:
-        return self.submit("/login", {"email": email, "password": password}, **kwargs)
-
-    def add_site(self, domain: str, timezone: str = "UTC") -> int:
-        response = self.submit("/sites/new", {"domain": domain, "timezone": timezone})
-        assert response.status_code == 200, response.text
-        # The add form lands on the new site's snippet page: /sites/<id>/snippet.
-        return int(response.url.path.split("/")[2])
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import sqlite3
 from http.cookies import SimpleCookie
 
 import time_machine
-from conftest import PASSWORD, Browser, html
 
 from pagepulse.config import Settings
 from pagepulse.web import auth
+from tests.support.forms import PASSWORD, Browser, html
 
 
 def session_cookie_header(response) -> str:

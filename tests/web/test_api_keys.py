@@ -7,11 +7,10 @@ import datetime as dt
 import hashlib
 import sqlite3
 
-from conftest import Browser, html
-
 from pagepulse.config import Settings
 from pagepulse.control import api_keys
 from pagepulse.control import db as control_db
+from tests.support.forms import Browser, html
 
 PAGE = "/account/api-keys"
 QUERY = {"site_id": "mine.example", "metrics": ["visitors"], "date_range": "7d"}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD, Browser, html
 from fastapi import FastAPI
+
+from tests.support.forms import PASSWORD, Browser, html
 
 STATE_CHANGING = {"post", "put", "patch", "delete"}
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import Browser, html
 from selectolax.lexbor import LexborHTMLParser
 
 from pagepulse.config import Settings
@@ -31,6 +30,7 @@ from pagepulse.web.dashboard.export import csv_text, escape_cell
 from pagepulse.web.dashboard.state import DashboardState, StateError, parse_state
 from pagepulse.web.dashboard.views import REALTIME_SCOPES
 from tests.query.helpers import event, write_events
+from tests.support.forms import Browser, html
 
 DAY = dt.date(2026, 3, 10)
 DAY_RANGE = "period=custom&from=2026-03-10&to=2026-03-10"

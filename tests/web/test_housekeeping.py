@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from pagepulse.config import Settings
 from pagepulse.control import billing_webhook, invitations, sites, users
@@ -19,15 +16,6 @@ from tests.support.server import Server
 
 DAY = 24 * 3600.0
 NOW = 1_750_000_000.0
-
-
-@pytest.fixture
-def conn(settings: Settings) -> Iterator[sqlite3.Connection]:
-    connection = open_database(settings.db_path)
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 def fill(conn: sqlite3.Connection, now: float) -> None:

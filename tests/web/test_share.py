@@ -7,7 +7,6 @@ import re
 
 import httpx
 import pytest
-from conftest import Browser, html
 from fastapi import FastAPI
 from passlib.context import CryptContext
 from test_dashboard import DAY_RANGE, write_traffic
@@ -15,6 +14,7 @@ from test_dashboard import DAY_RANGE, write_traffic
 from pagepulse.config import Settings
 from pagepulse.control import shares
 from pagepulse.web.routes.share import UNLOCK_COOKIE
+from tests.support.forms import Browser, html
 
 
 @pytest.fixture(autouse=True)

@@ -11,13 +11,13 @@ import zipfile
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import Browser, html
 
 from pagepulse.config import Settings
 from pagepulse.lake.compaction import compact_lake
 from pagepulse.lake.layout import partition_dir, partition_files, publish_table
 from pagepulse.lake.retention import RETENTION_CHOICES
 from pagepulse.lake.schema import EVENT_SCHEMA, STRING_COLUMNS
+from tests.support.forms import Browser, html
 
 DAYS = [dt.date(2026, 2, 27), dt.date(2026, 2, 28)]
 RETENTION_FORM = "form.retention-form"

@@ -7,11 +7,11 @@ import sqlite3
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import Browser, html
 from fastapi import FastAPI
 
 from pagepulse.config import Settings
 from pagepulse.lake.layout import partition_dir, site_dir
+from tests.support.forms import Browser, html
 
 
 def site_rows(settings: Settings) -> list[tuple[int, str, str, int]]:

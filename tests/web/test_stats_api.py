@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 import time_machine
 from fastapi import FastAPI
-from stats_api_helpers import DAY1, ApiWorld, make_world, rows
 
 from pagepulse.config import Settings
 from pagepulse.control import db as control_db
 from pagepulse.control import sites
 from pagepulse.query import Filter, Period, Scope, timeseries, top_stats, widget
+from tests.web.stats_api_helpers import DAY1, ApiWorld, make_world, rows
 
 ALL_TOTALS = [
     "visitors",

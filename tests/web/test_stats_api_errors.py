@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from stats_api_helpers import BOTH_DAYS, ApiWorld, make_world
 
 from pagepulse.config import Settings
 from pagepulse.control import api_keys, sites, users
 from pagepulse.control import db as control_db
+from tests.web.stats_api_helpers import BOTH_DAYS, ApiWorld, make_world
 
 VALID: dict[str, Any] = {"site_id": "example.com", "metrics": ["visitors"], "date_range": BOTH_DAYS}
 

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 import time_machine
-from conftest import Browser, html
 
 from pagepulse.config import Settings
 from pagepulse.web import auth
+from tests.support.forms import Browser, html
 
 WRONG = "wrong password!"
 
