@@ -162,7 +162,14 @@ def remove_member(conn: sqlite3.Connection, site_id: int, user_id: int) -> None:
         raise MemberError("The owner cannot be removed: transfer ownership first.")
     if current is None:
         raise MemberError("That person is not a member of this site.")
-    conn.execute("DELETE FROM site_members WHERE site_id = ? AND user_id = ?", (site_id, user_id))
+    with transaction(conn):
+        conn.execute(
+            "DELETE FROM site_members WHERE site_id = ? AND user_id = ?", (site_id, user_id)
+        )
+        # Their email reports of this site go with them (docs/privacy.md).
+        conn.execute(
+            "DELETE FROM report_subscriptions WHERE site_id = ? AND user_id = ?", (site_id, user_id)
+        )
 
 
 def transfer_ownership(conn: sqlite3.Connection, site_id: int, new_owner_id: int) -> None:

@@ -190,3 +190,15 @@ def test_revoking_and_reinviting(conn: sqlite3.Connection, world) -> None:
     with pytest.raises(invitations.InvitationUnusable, match="withdrawn"):
         invitations.accept(conn, second, newcomer, NOW + 9)
     assert members.site_role(conn, world["site"], newcomer.id) is None
+
+
+def test_a_removed_member_loses_their_email_reports(conn: sqlite3.Connection, world) -> None:
+    site, viewer, admin = world["site"], world["viewer"], world["admin"]
+    for member in (viewer, admin):
+        conn.execute(
+            "INSERT INTO report_subscriptions (site_id, user_id, kind) VALUES (?, ?, 'weekly')",
+            (site, member),
+        )
+    members.remove_member(conn, site, viewer)
+    subscribed = conn.execute("SELECT user_id FROM report_subscriptions").fetchall()
+    assert [row[0] for row in subscribed] == [admin]
