@@ -232,9 +232,11 @@ def _run(jobs: list[_Job], workers: int, result: CompactionResult) -> None:
         for job in jobs:
             result.add(_do(job))
         return
-    # Forked, so that the children share the compaction lock's open file (the lake
-    # stays locked until the last of them exits) and start at once.
-    context = multiprocessing.get_context("fork")
+    # Spawned, not forked: the compactor may run threads (pyarrow's, DuckDB's, a test
+    # runner's), and a child forked from a threaded process can deadlock on a lock
+    # another thread held at the fork. The lock stays with this process; a worker dies
+    # with it (_die_with), so none publishes once the lock is gone.
+    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         min(workers, len(jobs)), context, initializer=_die_with, initargs=(os.getpid(),)
     ) as pool:
