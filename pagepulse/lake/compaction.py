@@ -15,8 +15,9 @@ the previous day's, so a day compacted again makes the next day's stale too). To
 is left to the query layer, which sessionises a growing day itself.
 
 One compactor runs at a time (an ``flock`` on ``events/.compaction.lock``). Partitions
-are spread over a process pool as large as the CPUs (forked children: they hold the
-inherited lock, and die with the compactor), one partition in memory per worker.
+are spread over a process pool as large as the CPUs (spawned workers that die with
+the compactor and that the next compactor waits for), one partition in memory per
+worker.
 Written with pyarrow rather than Polars: Polars has no MAP type, and the ``props``
 column must keep the public schema's type.
 """
@@ -51,6 +52,7 @@ from pagepulse.lake.layout import (
 from pagepulse.lake.schema import EVENT_SCHEMA
 
 GRACE_SECONDS = 300.0  # longer than the longest query (30 s time limit)
+WORKERS_LOCK = ".compaction.workers.lock"
 
 
 @dataclass
@@ -235,10 +237,19 @@ def _run(jobs: list[_Job], workers: int, result: CompactionResult) -> None:
     # Spawned, not forked: the compactor may run threads (pyarrow's, DuckDB's, a test
     # runner's), and a child forked from a threaded process can deadlock on a lock
     # another thread held at the fork. The lock stays with this process; a worker dies
-    # with it (_die_with), so none publishes once the lock is gone.
+    # with it (_die_with) and holds a shared lock on the workers' lock file while it
+    # lives, which a compactor takes exclusively before starting its own: so no worker
+    # of a killed compactor still publishes when the next one starts.
+    lock = job_lake(jobs[0]) / WORKERS_LOCK
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the dying workers of a killed run
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        min(workers, len(jobs)), context, initializer=_die_with, initargs=(os.getpid(),)
+        min(workers, len(jobs)), context, initializer=_die_with, initargs=(os.getpid(), lock)
     ) as pool:
         for done in pool.map(_do, jobs):
             result.add(done)
@@ -250,11 +261,12 @@ def _do(job: _Job) -> CompactionResult:
         if job.kind == "events":
             _merge(job.folder, [job.folder / name for name in job.files], result)
         else:
-            events_dir = job.folder.parent.parent
+            events_dir = job_lake(job)
             written = visits.write_day(events_dir, _site_of(job.folder), _day_of(job.folder))
             if written is not None:
                 result.visits += 1
-                result.visits_bytes += sum(p.stat().st_size for p in written.paths)
+                paths = (written.visits, written.visit_events, written.groups)
+                result.visits_bytes += sum(p.stat().st_size for p in paths)
     except FileNotFoundError:
         pass  # the site or day was deleted meanwhile
     return result
@@ -263,13 +275,24 @@ def _do(job: _Job) -> CompactionResult:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with(parent: int) -> None:
-    """A pool worker dies when the compactor does (SIGKILL included), so no orphan
-    ever publishes after the lock is gone."""
+_worker_lock: list[int] = []  # a pool worker's shared lock, held until it exits
+
+
+def _die_with(parent: int, lock: Path) -> None:
+    """A pool worker dies when the compactor does (SIGKILL included), and holds a
+    shared lock meanwhile (see :func:`_run`), so no orphan publishes later."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    _worker_lock.append(fd)
     if os.getppid() != parent:  # the compactor died before prctl took effect
         os._exit(1)
+
+
+def job_lake(job: _Job) -> Path:
+    """The events folder a job's partition belongs to."""
+    return job.folder.parent.parent
 
 
 def _stale(events_dir: Path, folder: Path) -> bool:

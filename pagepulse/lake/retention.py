@@ -7,11 +7,11 @@ on 2025-03-15 with 12 months, days before 2024-03-01 are deleted. So at least N 
 months are always there, never more than N + 1, and a month is either complete or gone
 (no dashboard month is ever cut in half).
 
-A day's or a site's derived visits (``data/visits``, ``data/visit_events``) go with its
-events. Deleting is atomic for readers: a folder is first renamed to a hidden
-``.deleting-<name>-<pid>`` folder (which no ``date=*`` or ``site_id=*`` glob matches),
-then removed. A crash between the two steps leaves only such a hidden folder, which the
-next retention run removes.
+A day's or a site's derived visits (``data/visits``, ``data/visit_events``,
+``data/visit_groups``) go with its events. Deleting is atomic for readers: a folder is
+first renamed to a hidden ``.deleting-<name>-<pid>`` folder (which no ``date=*`` or
+``site_id=*`` glob matches), then removed. A crash between the two steps leaves only
+such a hidden folder, which the next retention run removes.
 """
 
 from __future__ import annotations

@@ -223,7 +223,11 @@ class Day:
     early: np.ndarray  # bool: the first event carries a prev_visitor_id
     tail: Tail
     continuations: Continuations
-    # Results derived from the whole day alone (scopes keep the day's group sums here).
+    # visitor_id is ascending from this row on, and every visit a visit of the next day
+    # may continue is there (0 for a day built here: all rows are in visitor_id order;
+    # a visits file puts the day's tail last).
+    sorted_from: int = 0
+    # Results derived from the whole day alone.
     memo: dict[Any, Any] = field(default_factory=dict)
 
     @property
@@ -461,8 +465,10 @@ def continued(day: Day, continuations: Continuations) -> Day:
     """
     if not len(continuations):
         return day
-    last = np.searchsorted(day.visitor_id, continuations.target, side="right") - 1
-    found = (last >= 0) & (day.visitor_id[np.maximum(last, 0)] == continuations.target)
+    ordered = day.visitor_id[day.sorted_from :]
+    last = np.searchsorted(ordered, continuations.target, side="right") - 1
+    found = (last >= 0) & (ordered[np.maximum(last, 0)] == continuations.target)
+    last += day.sorted_from
     # Both days come from the same files, so every target is found; a continuation
     # whose target is missing (files changed in between) is left out of this answer.
     which = np.flatnonzero(found)

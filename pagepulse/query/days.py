@@ -12,11 +12,14 @@ them (``sessions.continued``): a visit across midnight is counted once, on its s
 day. :class:`DayStore` keeps
 
 * the sums of whole days (:class:`Sums`, small: per-dimension groups and per-minute
-  totals), keyed by the day's and the next day's sources, so that a dashboard over
-  compacted days holds no visit rows at all once it has been answered;
+  totals), keyed by the day's and the next day's sources. For a compacted day they
+  come from its files without reading its visits: the groups stored beside them,
+  the minutes from six columns, and the next day's continuations applied to the
+  day's tail visitors alone (their sums out, the continued ones in: a visitor's
+  flags depend on that visitor's visits only);
 * days' visit rows (bounded by bytes): the days built from events (slow to rebuild)
   and the days a filtered or partial request needed (fast to read again);
-* small per-day parts: tails and continuations.
+* small per-day parts: tails, tail visitors and continuations.
 """
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from pagepulse.lake import visit_tables
 from pagepulse.lake import visits as visits_
+from pagepulse.lake.day_sums import day_groups
 from pagepulse.lake.layout import live_files, partition_dir
 from pagepulse.lake.sessions import (
     ATTRIBUTES,
@@ -47,6 +53,7 @@ from pagepulse.lake.sessions import (
     first_with,
     read_tail,
 )
+from pagepulse.query.minutes import day_minutes
 
 __all__ = [
     "ATTRIBUTES",
@@ -59,11 +66,12 @@ __all__ = [
     "attribute_key",
     "first_with",
     "sources",
+    "sums_of",
 ]
 
 DEFAULT_CACHE_BYTES = 256 << 20
 DEFAULT_SUMS_BYTES = 128 << 20
-PARTS_CACHED = 512
+PARTS_BYTES = 64 << 20
 ONE_DAY = dt.timedelta(days=1)
 
 K = TypeVar("K")
@@ -79,7 +87,7 @@ class Source:
     day: dt.date
     files: tuple[Path, ...]  # the day's live event files
     previous_files: tuple[Path, ...]  # the previous day's
-    visits: visits_.VisitsFile | None  # its fresh visits files, if any
+    visits: visit_tables.DayFiles | None  # its fresh visits files, if any
     key: tuple  # changes whenever an input changes
 
 
@@ -109,7 +117,7 @@ def sources(
             (day - ONE_DAY).isoformat(): [p.name for p in previous],
         }
         pair = visits_.fresh_visits(events_dir, site_id, day, current)
-        key = pair.key if pair is not None else ("events", _stats(own), _stats(previous))
+        key = visits_.key(pair) if pair is not None else ("events", _stats(own), _stats(previous))
         found[day] = Source(events_dir, site_id, day, tuple(own), tuple(previous), pair, key)
     return found
 
@@ -133,6 +141,17 @@ class Sums:
     def nbytes(self) -> int:
         batches = [self.groups, *self.minutes.values()]
         return sum(batch.nbytes for batch in batches if batch is not None)
+
+
+def sums_of(day: Day, timezone: str) -> Sums:
+    """The sums of a day held in memory."""
+    return Sums(day_groups(day), {timezone: day_minutes(day, timezone)})
+
+
+def _negated(batch: pa.RecordBatch, keep: int) -> pa.RecordBatch:
+    """The batch with every column after the first ``keep`` negated (sums to take out)."""
+    columns = [column if i < keep else pc.negate(column) for i, column in enumerate(batch.columns)]
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 class _Cache(Generic[K, V]):
@@ -208,9 +227,10 @@ class DayStore:
     ) -> None:
         self.days: _Cache[tuple, Day] = _Cache(max_bytes, lambda day: day.nbytes)
         self.sums: _Cache[tuple, Sums] = _Cache(sums_bytes, lambda sums: sums.nbytes)
-        self._tails: _Cache[tuple, Tail] = _Cache(PARTS_CACHED << 16, lambda t: t.nbytes)
-        self._continuations: _Cache[tuple, Continuations] = _Cache(
-            PARTS_CACHED << 16, lambda c: c.nbytes
+        self._tails: _Cache[tuple, Tail] = _Cache(PARTS_BYTES, lambda t: t.nbytes)
+        # Tail visitors' days and continuations: a few hundred visits each.
+        self._parts: _Cache[tuple, Day | Continuations] = _Cache(
+            PARTS_BYTES, lambda part: part.nbytes
         )
         self._strings: dict[tuple[Path, int], Strings] = {}
         self._lock = threading.Lock()
@@ -231,26 +251,58 @@ class DayStore:
 
         return self.days.get(key, make, keep=keep or source.visits is None)
 
-    def day_sums(self, source: Source, following: Source | None) -> Sums:
-        key = (source.key, following.key if following else None)
-        return self.sums.get(key, Sums)
+    def whole_sums(self, source: Source, following: Source | None, timezone: str) -> Sums:
+        """The day's sums, with its groups and its minutes in ``timezone``."""
+        sums = self.sums.get((source.key, following.key if following else None), Sums)
+        if sums.groups is not None and timezone in sums.minutes:
+            return sums
+        files = source.visits
+        if files is None:
+            # Built from events: the day's visits are at hand (and kept).
+            day = self.day(source, following)
+            if sums.groups is None:
+                sums.groups = day_groups(day)
+            sums.minutes[timezone] = day_minutes(day, timezone)
+            self.sums.resized()
+            return sums
+        strings = self.strings(source.events_dir, source.site_id)
+        extra = self.continuations(following) if following is not None else None
+        tail = patched = None
+        if extra is not None and len(extra):
+            tail = self._parts.get(
+                ("tail day", source.key),
+                lambda: visit_tables.read_tail_day(files, strings),
+            )
+            patched = continued(tail, extra)
+        if sums.groups is None:
+            groups = [visit_tables.read_groups(files, strings)]
+            if tail is not None and patched is not None:
+                groups += [_negated(day_groups(tail), 3), day_groups(patched)]
+            sums.groups = pa.concat_batches(groups) if len(groups) > 1 else groups[0]
+        if timezone not in sums.minutes:
+            minutes = [day_minutes(visit_tables.read_minute_inputs(files), timezone)]
+            if tail is not None and patched is not None:
+                minutes += [_negated(day_minutes(tail, timezone), 1),
+                            day_minutes(patched, timezone)]  # fmt: skip
+            sums.minutes[timezone] = pa.concat_batches(minutes)
+        self.sums.resized()
+        return sums
 
     def continuations(self, source: Source) -> Continuations:
         """The visits of ``source``'s day that continue one of the previous day."""
-        if source.visits is None:
+        files = source.visits
+        if files is None:
             return self._own(source).continuations
         strings = self.strings(source.events_dir, source.site_id)
-        own = self.days.peek(("own", source.key))
-        if own is not None:
-            return own.continuations
-        return self._continuations.get(
-            source.key, lambda: visits_.read_continuations(source.visits, strings)
+        return self._parts.get(
+            ("continuations", source.key),
+            lambda: visit_tables.read_continuations(files, strings),
         )
 
     def _own(self, source: Source) -> Day:
         strings = self.strings(source.events_dir, source.site_id)
         if source.visits is not None:
-            return visits_.read_day(source.visits, strings)
+            return visit_tables.read_day(source.visits, strings)
 
         def build() -> Day:
             previous = self._tail(source)
@@ -269,7 +321,7 @@ class DayStore:
         self.days.clear()
         self.sums.clear()
         self._tails.clear()
-        self._continuations.clear()
+        self._parts.clear()
         with self._lock:
             self._strings.clear()
 

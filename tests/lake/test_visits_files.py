@@ -18,12 +18,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from pagepulse.demo.generator import SiteSpec, generate, write_lake
-from pagepulse.lake import visits
+from pagepulse.lake import visit_tables, visits
 from pagepulse.lake.compaction import compact_lake
+from pagepulse.lake.day_sums import day_groups
 from pagepulse.lake.layout import live_files, partition_dir, publish_table, site_days
 from pagepulse.lake.retention import delete_site_events, enforce_retention
 from pagepulse.lake.sessions import ATTRIBUTES, Strings, build_day, read_tail
 from pagepulse.query import Period, Scope, runner, top_stats
+from pagepulse.query.minutes import day_minutes
 from tests.query.helpers import event, write_events
 
 START = dt.date(2025, 3, 1)
@@ -71,18 +73,28 @@ def test_compaction_writes_every_past_day_and_they_read_back_as_built(lake):
         assert pair is not None and pair.visit_events.is_file()
         strings = Strings()
         built = built_from_events(lake, site, day, strings)
-        read = visits.read_day(pair, strings)
-        for name in ("visitor_id", "visitor", "new_visitor", "start_us", "duration_us",
-                     "pageviews", "custom_events"):  # fmt: skip
-            assert np.array_equal(getattr(read, name), getattr(built, name)), name
+        read = visit_tables.read_day(pair, strings)
+        # The same visits (the file puts the day's tail visitors last) ...
+        order = [np.lexsort((d.start_us, d.visitor_id)) for d in (read, built)]
+        pairs = list(zip((read, built), order, strict=True))
+        for name in ("visitor_id", "new_visitor", "start_us", "duration_us", "pageviews",
+                     "custom_events"):  # fmt: skip
+            mine, theirs = (getattr(d, name)[o] for d, o in pairs)
+            assert np.array_equal(mine, theirs), name
         for name in ATTRIBUTES:
-            assert np.array_equal(read.attributes[name], built.attributes[name]), name
-        assert read.first_with.keys() == built.first_with.keys()
-        for hits in ("pages", "custom"):
-            for column in ("visit", "pathname", "name", "count", "first"):
-                mine, theirs = getattr(read, hits), getattr(built, hits)
-                assert np.array_equal(getattr(mine, column), getattr(theirs, column))
+            mine, theirs = (d.attributes[name][o] for d, o in pairs)
+            assert np.array_equal(mine, theirs), name
+        # ... the same sums, stored beside them and made from them ...
+        rows = [
+            sorted(zip(*g.to_pydict().values(), strict=True))
+            for g in (day_groups(read), day_groups(built), visit_tables.read_groups(pair, strings))
+        ]
+        assert rows[0] == rows[1] == rows[2]
+        minutes = [day_minutes(d, "Asia/Kolkata") for d in (read, built)]
+        assert minutes[0].equals(minutes[1])
+        # ... and the same continuations of the previous day.
         assert np.array_equal(read.continuations.target, built.continuations.target)
+        assert np.array_equal(read.continuations.pageviews, built.continuations.pageviews)
     assert answers(lake) == expected
     # One row per visit, readable by any engine.
     pair = visits.fresh_visits(lake, 1, START + ONE_DAY)
@@ -132,15 +144,15 @@ def test_publishing_replaces_the_old_pair_atomically_and_deletes_it_after_the_gr
     assert second is not None and second != first
     folder = second.visits.parent
     # The replaced pair stays for queries already reading it, but is not live.
-    assert first.visits.exists() and first.visit_events.exists()
+    assert first.visits.exists() and first.visit_events.exists() and first.groups.exists()
     assert visits.live_visits(folder) == [second.visits]
     assert (
         first.visits.name
         in pq.read_metadata(second.visits).metadata[b"pagepulse.replaces"].decode()
     )
     assert visits.delete_replaced(lake, 1, day, grace_seconds=300) == 0
-    assert visits.delete_replaced(lake, 1, day, grace_seconds=0) == 2
-    assert not first.visits.exists() and not first.visit_events.exists()
+    assert visits.delete_replaced(lake, 1, day, grace_seconds=0) == 3
+    assert not any(p.exists() for p in (first.visits, first.visit_events, first.groups))
     assert visits.fresh_visits(lake, 1, day) == second
 
 
@@ -245,7 +257,7 @@ def test_sigkill_while_writing_visits_loses_nothing_and_counts_nothing_twice(lak
         for site, day in all_days(lake):
             pair = visits.fresh_visits(lake, site, day)
             if pair is not None:
-                visits.read_day(pair, Strings())
+                visit_tables.read_day(pair, Strings())
     assert killed >= 2, "the compactor always finished before the kill"
     time.sleep(0.5)  # killed workers (if any were still exiting) are gone
     compact_lake(lake, grace_seconds=0, today=dt.date(2030, 1, 1), workers=2)
