@@ -82,7 +82,8 @@ def test_every_visits_column_is_documented(lake_root: Path):
     for row in re.findall(r"^\| (`.*?) \|", section("Visits: derived files"), flags=re.M):
         documented |= set(re.findall(r"`(\w+)`", row))
     written = set()
-    for pattern in ("data/visits/*/*/*.parquet", "data/visit_events/*/*/*.parquet"):
+    for pattern in ("data/visits/*/*/*.parquet", "data/visit_events/*/*/*.parquet",
+                    "data/visit_groups/*/*/*.parquet"):  # fmt: skip
         [path, *_] = sorted(lake_root.glob(pattern))
         written |= set(pq.read_schema(path).names)
     assert written <= documented, written - documented
