@@ -131,16 +131,20 @@ def publish_table(
     tmp = folder / f".{final_path.name}.{os.getpid()}.tmp"
     try:
         options = dict(PARQUET_OPTIONS if options is None else options)
-        if row_groups is None:
+        if row_groups is None and options.get("store_schema", True):
             pq.write_table(table, tmp, **options)
         else:
-            options.pop("row_group_size", None)
+            size = options.pop("row_group_size", None) or max(table.num_rows, 1)
             with pq.ParquetWriter(tmp, table.schema, **options) as writer:
                 start = 0
-                for rows in row_groups:
+                for rows in row_groups or [table.num_rows]:
                     if rows:
-                        writer.write_table(table.slice(start, rows), row_group_size=rows)
+                        part = table.slice(start, rows)
+                        writer.write_table(part, row_group_size=rows if row_groups else size)
                     start += rows
+                if not options.get("store_schema", True) and table.schema.metadata:
+                    # Without the Arrow schema in the footer, keep our keys there anyway.
+                    writer.add_key_value_metadata(table.schema.metadata)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
