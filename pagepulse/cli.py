@@ -367,7 +367,7 @@ def bench_load(
     ] = 1.0,
     soak: Annotated[bool, typer.Option(help="run --soak-minutes, check memory growth")] = False,
     soak_minutes: Annotated[float, typer.Option(min=3, max=60)] = 10,
-    processes: Annotated[int, typer.Option(min=1, max=8, help="load generators")] = 2,
+    processes: Annotated[int, typer.Option(min=1, max=8, help="load generators")] = 1,
     connections: Annotated[int, typer.Option(min=1, max=1024, help="in all")] = 128,
     seed_events: Annotated[int, typer.Option(min=0, max=5_000_000, help="history")] = 200_000,
 ) -> None:
