@@ -55,13 +55,15 @@ def test_a_short_run_reports_every_figure_and_keeps_every_acknowledged_beacon(
     console, out = _quiet()
     data_dir = tmp_path / "data"
     report = run_load(
-        300, 3, dashboard_interval=0.5, seed_events=20_000, data_dir=data_dir, console=console
-    )
+        300, 3, dashboard_interval=0.5, processes=2,  # beacons interleaved over two
+        seed_events=20_000, data_dir=data_dir, console=console,
+    )  # fmt: skip
 
     ingestion = report.ingestion
     assert ingestion.sent == round(300 * (WARMUP_SECONDS + 3))
     assert ingestion.errors == {}
     assert ingestion.acknowledged == ingestion.sent
+    assert report.processes == 2 and report.connections == 128
     lat = ingestion.latency_ms
     assert set(lat) == {"p50", "p95", "p99", "max"}
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] < 10_000
