@@ -2,7 +2,8 @@
 
 Ingestion publishes a file per worker per flush (every two seconds), so a busy day
 has thousands of files. Compaction rewrites a partition's live files into one file
-``compacted-<uuid>.parquet``, sorted by (visitor_id, ts), with large row groups, and
+``compacted-<uuid>.parquet``, sorted by the columns that are constant for a visitor's
+day and then by (visitor_id, ts) (see ``_compacted_order``), with large row groups, and
 names the files it replaces in its footer (``layout.live_files`` honours that), so
 publishing the new file is the single atomic step: a reader sees the old set or the
 new one, never both and never neither. Replaced files are deleted once the compacted
@@ -38,6 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -49,9 +51,14 @@ from pagepulse.lake.layout import (
     publish_table,
     replaced_by,
 )
-from pagepulse.lake.schema import EVENT_SCHEMA
+from pagepulse.lake.schema import EVENT_SCHEMA, PARQUET_OPTIONS, STRING_COLUMNS
 
 GRACE_SECONDS = 300.0  # longer than the longest query (30 s time limit)
+PREVIOUS_ID = "prev_visitor_id"
+PLATFORM_COLUMNS = ("device", "os", "browser", "os_version", "browser_version", "country")
+# Texts are written from dictionaries; the footer carries no Arrow schema (it would
+# name dictionary types): readers get exactly EVENT_SCHEMA from Parquet's own types.
+COMPACTED_OPTIONS = {**PARQUET_OPTIONS, "store_schema": False}
 WORKERS_LOCK = ".compaction.workers.lock"
 
 
@@ -122,11 +129,13 @@ def _merge(folder: Path, files: list[Path], result: CompactionResult) -> Path | 
         return None
     # A file that does not decode is quarantined and left out: it is neither merged
     # nor named as replaced, and the rest of the partition is compacted all the same.
-    read = quarantine.read_each(files, lambda p: pq.read_table(p, schema=EVENT_SCHEMA))
+    read = quarantine.read_each(files, _read_events)
     files = [path for path, _table in read]
     if len(files) < 2:
         return None
-    table = pa.concat_tables([table for _path, table in read]).combine_chunks()
+    table = pa.concat_tables([table for _path, table in read]).unify_dictionaries()
+    table = table.combine_chunks()
+    table = table.take(_compacted_order(table))
     target = folder / f"{COMPACTED_PREFIX}{uuid.uuid4().hex}.parquet"
     # What an earlier compacted input replaced and is still on disk (inside its grace
     # period) must stay replaced after that input is deleted.
@@ -134,7 +143,7 @@ def _merge(folder: Path, files: list[Path], result: CompactionResult) -> Path | 
     for path in files:
         if path.name.startswith(COMPACTED_PREFIX):
             replaces |= {name for name in replaced_by(path) if (folder / name).exists()}
-    publish_table(table, target, replaces=replaces)
+    publish_table(table, target, sort=False, replaces=replaces, options=COMPACTED_OPTIONS)
     result.partitions += 1
     result.files_in += len(files)
     result.rows += table.num_rows
@@ -142,6 +151,32 @@ def _merge(folder: Path, files: list[Path], result: CompactionResult) -> Path | 
     result.bytes_out += target.stat().st_size
     result.compacted.append(target)
     return target
+
+
+def _read_events(path: Path) -> pa.Table:
+    """A file's events with its texts as dictionaries (several times cheaper to read,
+    sort and write than strings); NULL ``prev_visitor_id`` where the file predates it."""
+    table = pq.read_table(path, read_dictionary=list(STRING_COLUMNS))
+    if PREVIOUS_ID not in table.column_names:
+        table = table.append_column(PREVIOUS_ID, pa.nulls(table.num_rows, pa.uint64()))
+    return table.select(EVENT_SCHEMA.names)
+
+
+def _compacted_order(table: pa.Table) -> np.ndarray:
+    """Rows by (device, os, browser, os_version, browser_version, country, screen_width,
+    visitor_id, ts): a visitor's events stay together and in time order (those columns
+    are the same for all of a visitor's events of a day), and long runs of equal values
+    make those columns nearly free to store (about 2 bytes per event less)."""
+    keys = [table.column("ts").cast(pa.int64()).to_numpy(), table.column("visitor_id").to_numpy()]
+    keys.append(table.column("screen_width").to_numpy())
+    for name in reversed(PLATFORM_COLUMNS):
+        column = table.column(name)
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        # Sorted dictionary indices, so the order follows the values, not the files.
+        dictionary = array.dictionary
+        rank = np.argsort(np.argsort(dictionary.to_numpy(zero_copy_only=False)))
+        keys.append(rank[array.indices.to_numpy()] if len(dictionary) else array.indices)
+    return np.lexsort(keys)
 
 
 def delete_replaced(folder: Path, grace_seconds: float, now: float | None = None) -> int:
@@ -266,7 +301,7 @@ def _do(job: _Job) -> CompactionResult:
             if written is not None:
                 result.visits += 1
                 paths = (written.visits, written.visit_events, written.groups)
-                result.visits_bytes += sum(p.stat().st_size for p in paths)
+                result.visits_bytes += sum(p.stat().st_size for p in paths if p is not None)
     except FileNotFoundError:
         pass  # the site or day was deleted meanwhile
     return result

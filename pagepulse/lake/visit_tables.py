@@ -51,29 +51,39 @@ REST, TAIL, CONTINUED = 0, 1, 2  # the blocks
 MINUTE_COLUMNS = ["visitor_id", "start", "duration_us", "pageviews", "custom_events", "flags"]
 
 
+# A day with fewer visits is written in one row group and without a groups file: its
+# few rows are read whole (cheaper than the footers of three row groups and a file).
+SPLIT_VISITS = 20_000
+
+
 @dataclass(frozen=True, slots=True)
 class Blocks:
-    """Rows per block (REST, TAIL, CONTINUED) of the visits and visit-events tables."""
+    """Rows per block (REST, TAIL, CONTINUED) of the visits and visit-events tables;
+    ``split``: each non-empty block is a row group of its own, and the day has a
+    groups file."""
 
     visits: tuple[int, int, int]
     events: tuple[int, int, int]
+    split: bool = True
 
     def to_json(self) -> bytes:
-        return json.dumps({"visits": self.visits, "visit_events": self.events}).encode()
+        return json.dumps(
+            {"visits": self.visits, "visit_events": self.events, "split": self.split}
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Blocks:
         data = json.loads(raw)
-        return cls(tuple(data["visits"]), tuple(data["visit_events"]))  # type: ignore[arg-type]
+        return cls(tuple(data["visits"]), tuple(data["visit_events"]), data["split"])  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
 class DayFiles:
-    """A day's three derived files and their blocks."""
+    """A day's derived files and their blocks (``groups``: None for a small day)."""
 
     visits: Path
     visit_events: Path
-    groups: Path
+    groups: Path | None
     blocks: Blocks
 
 
@@ -96,8 +106,9 @@ class MinuteInputs:
 # -- writing ---------------------------------------------------------------------------
 
 
-def day_tables(day: Day, strings: Strings) -> tuple[pa.Table, pa.Table, pa.Table, Blocks]:
-    """(visits, visit events, groups, blocks) of a day built from its events."""
+def day_tables(day: Day, strings: Strings) -> tuple[pa.Table, pa.Table, pa.Table | None, Blocks]:
+    """(visits, visit events, groups or None for a small day, blocks) of a day built
+    from its events."""
     values = np.array(strings.values() or [""], dtype=object)
     is_tail = np.isin(day.visitor_id, day.tail.visitor_id)
     order = np.concatenate([np.flatnonzero(~is_tail), np.flatnonzero(is_tail)])
@@ -154,8 +165,10 @@ def day_tables(day: Day, strings: Strings) -> tuple[pa.Table, pa.Table, pa.Table
         }
     )
     tail = int(is_tail.sum())
-    blocks = Blocks((n - tail, tail, m), (sizes[0], sizes[1], sizes[2]))
-    return visits, events, _group_table(day_groups(day), values), blocks
+    split = n >= SPLIT_VISITS
+    blocks = Blocks((n - tail, tail, m), (sizes[0], sizes[1], sizes[2]), split)
+    groups = _group_table(day_groups(day), values) if split else None
+    return visits, events, groups, blocks
 
 
 def _group_table(groups: pa.RecordBatch, values: np.ndarray) -> pa.Table:
@@ -191,8 +204,8 @@ def _text(codes: np.ndarray, values: np.ndarray) -> pa.DictionaryArray:
 def read_day(files: DayFiles, strings: Strings) -> Day:
     """The whole day (every block) as it was built."""
     blocks = files.blocks
-    visits = _Visits(_read(files.visits, blocks.visits, (REST, TAIL, CONTINUED)), strings)
-    events = _read(files.visit_events, blocks.events, (REST, TAIL, CONTINUED))
+    visits = _Visits(_visit_rows(files, (REST, TAIL, CONTINUED)), strings)
+    events = _event_rows(files, (REST, TAIL, CONTINUED))
     n = blocks.visits[REST] + blocks.visits[TAIL]
     own = np.arange(events.num_rows) < blocks.events[REST] + blocks.events[TAIL]
     is_page = _is_page(events, strings)
@@ -218,8 +231,8 @@ def read_tail_day(files: DayFiles, strings: Strings) -> Day:
     continue), as a day of their own: their sums are theirs alone, since a visitor's
     flags depend on that visitor's visits only."""
     blocks = files.blocks
-    visits = _Visits(_read(files.visits, blocks.visits, (TAIL,)), strings)
-    events = _read(files.visit_events, blocks.events, (TAIL,))
+    visits = _Visits(_visit_rows(files, (TAIL,)), strings)
+    events = _event_rows(files, (TAIL,))
     is_page = _is_page(events, strings)
     offset = blocks.visits[REST]
     return visits.day(
@@ -234,8 +247,8 @@ def read_tail_day(files: DayFiles, strings: Strings) -> Day:
 def read_continuations(files: DayFiles, strings: Strings) -> Continuations:
     """The day's visits that continue one of the previous day."""
     blocks = files.blocks
-    visits = _Visits(_read(files.visits, blocks.visits, (CONTINUED,)), strings)
-    events = _read(files.visit_events, blocks.events, (CONTINUED,))
+    visits = _Visits(_visit_rows(files, (CONTINUED,)), strings)
+    events = _event_rows(files, (CONTINUED,))
     is_page = _is_page(events, strings)
     offset = blocks.visits[REST] + blocks.visits[TAIL]
     return visits.continuations(
@@ -245,7 +258,7 @@ def read_continuations(files: DayFiles, strings: Strings) -> Continuations:
 
 def read_minute_inputs(files: DayFiles) -> MinuteInputs:
     """The day's visits' times, counts and new-visitor flags (six columns)."""
-    table = _read(files.visits, files.blocks.visits, (REST, TAIL), MINUTE_COLUMNS)
+    table = _visit_rows(files, (REST, TAIL), MINUTE_COLUMNS)
     visitor_id = table.column("visitor_id").to_numpy()
     flags = table.column("flags").to_numpy()
     return MinuteInputs(
@@ -259,7 +272,9 @@ def read_minute_inputs(files: DayFiles) -> MinuteInputs:
 
 
 def read_groups(files: DayFiles, strings: Strings) -> pa.RecordBatch:
-    """The day's own sums per dimension value, in this site's codes."""
+    """The day's own sums per dimension value, in this site's codes (a day with a
+    groups file)."""
+    assert files.groups is not None, files
     table = _read_whole(files.groups)
     return pa.RecordBatch.from_arrays(
         [
@@ -359,22 +374,39 @@ def _date(path: Path) -> dt.date:
     return dt.date.fromisoformat(path.parent.name.removeprefix("date="))
 
 
-def _read(
-    path: Path, sizes: tuple[int, ...], blocks: tuple[int, ...], columns: list[str] | None = None
+def _visit_rows(
+    files: DayFiles, blocks: tuple[int, ...], columns: list[str] | None = None
 ) -> pa.Table:
-    """The given blocks of a derived file (each non-empty block is a row group)."""
-    groups = [sum(1 for size in sizes[:block] if size) for block in blocks if sizes[block]]
+    return _read(files.visits, files.blocks.visits, blocks, columns, split=files.blocks.split)
 
-    text = [
-        c
-        for c in (ATTRIBUTES if "visits" in path.name else EVENT_TEXT)
-        if not columns or c in columns
-    ]
+
+def _event_rows(files: DayFiles, blocks: tuple[int, ...]) -> pa.Table:
+    return _read(files.visit_events, files.blocks.events, blocks, split=files.blocks.split)
+
+
+def _read(
+    path: Path,
+    sizes: tuple[int, ...],
+    blocks: tuple[int, ...],
+    columns: list[str] | None = None,
+    *,
+    split: bool,
+) -> pa.Table:
+    """The given (consecutive) blocks of a derived file: their row groups when each
+    block is one, else the file's rows sliced."""
+    text = [c for c in (ATTRIBUTES if path.name.startswith("visits-") else EVENT_TEXT)
+            if not columns or c in columns]  # fmt: skip
+    first, last = blocks[0], blocks[-1]
+    start, stop = sum(sizes[:first]), sum(sizes[: last + 1])
 
     def read(p: Path) -> pa.Table:
         parquet = pq.ParquetFile(p, read_dictionary=text)
-        if not groups:
-            return parquet.schema_arrow.empty_table().select(columns or parquet.schema_arrow.names)
+        if start == stop:
+            schema = parquet.schema_arrow
+            return schema.empty_table().select(columns or schema.names)
+        if not split:
+            return parquet.read(columns=columns).slice(start, stop - start)
+        groups = [sum(1 for size in sizes[:block] if size) for block in blocks if sizes[block]]
         return parquet.read_row_groups(groups, columns=columns)
 
     done = quarantine.read_each([path], read)

@@ -52,14 +52,14 @@ SOURCES_KEY = b"pagepulse.sources"
 BLOCKS_KEY = b"pagepulse.blocks"
 # Bumped when what the files hold changes: older files are then stale.
 FORMAT_KEY = b"pagepulse.visits_format"
-FORMAT = "2"
+FORMAT = "3"
 DELETING_PREFIX = ".deleting-"
 
 # One row group per block (see visit_tables). Visits are sorted by (visitor_id,
 # start) within a block, so ids and starts delta-encode; texts, counts and flags are
-# dictionaries; zstd over all. Statistics only where a reader may filter. Partner
-# footers carry no Arrow schema (readers get the types from Parquet's own); the
-# visits file needs it for its own metadata (sources, blocks).
+# dictionaries; zstd over all. Statistics only where a reader may filter. Footers
+# carry no Arrow schema (readers get the types from Parquet's own): it is a few KB,
+# as much as a small site's whole day.
 PARQUET_OPTIONS = {
     "compression": "zstd",
     "compression_level": 3,
@@ -70,8 +70,8 @@ PARQUET_OPTIONS = {
         "visit": "DELTA_BINARY_PACKED",
     },
     "write_statistics": ["start", "visit"],
+    "store_schema": False,
 }
-PARTNER_PARQUET_OPTIONS = {**PARQUET_OPTIONS, "store_schema": False}
 GROUPS_PARQUET_OPTIONS = {
     "compression": "zstd",
     "compression_level": 3,
@@ -147,9 +147,9 @@ def fresh_visits(
     if recorded != (current if current is not None else sources(events_dir, site_id, day)):
         return None
     events, groups = partners(live[0])
-    if not (events.is_file() and groups.is_file()):
+    if not events.is_file() or (blocks.split and not groups.is_file()):
         return None
-    return DayFiles(live[0], events, groups, blocks)
+    return DayFiles(live[0], events, groups if blocks.split else None, blocks)
 
 
 def key(files: DayFiles) -> tuple:
@@ -202,12 +202,14 @@ def write_day(events_dir: Path, site_id: int, day: dt.date) -> DayFiles | None:
     # Every visits file of the folder, live or not: one replaced by a live one that is
     # deleted first must not come back to life.
     replaces = sorted(p.name for p in folder.glob(f"{VISITS_PREFIX}*.parquet"))
-    publish_table(events, events_path, sort=False, options=PARTNER_PARQUET_OPTIONS,
-                  row_groups=blocks.events)  # fmt: skip
-    publish_table(groups, groups_path, sort=False, options=GROUPS_PARQUET_OPTIONS)
+    split = blocks.split
+    publish_table(events, events_path, sort=False, options=PARQUET_OPTIONS,
+                  row_groups=blocks.events if split else None)  # fmt: skip
+    if groups is not None:
+        publish_table(groups, groups_path, sort=False, options=GROUPS_PARQUET_OPTIONS)
     publish_table(visits, target, sort=False, replaces=replaces, options=PARQUET_OPTIONS,
-                  row_groups=blocks.visits)  # fmt: skip
-    return DayFiles(target, events_path, groups_path, blocks)
+                  row_groups=blocks.visits if split else None)  # fmt: skip
+    return DayFiles(target, events_path, groups_path if split else None, blocks)
 
 
 # -- upkeep ----------------------------------------------------------------------------

@@ -257,9 +257,10 @@ class DayStore:
         if sums.groups is not None and timezone in sums.minutes:
             return sums
         files = source.visits
-        if files is None:
-            # Built from events: the day's visits are at hand (and kept).
-            day = self.day(source, following)
+        if files is None or files.groups is None:
+            # Built from events (the day's visits are at hand, and kept), or a small
+            # day (its visits are read whole in no time).
+            day = self.day(source, following, keep=files is None)
             if sums.groups is None:
                 sums.groups = day_groups(day)
             sums.minutes[timezone] = day_minutes(day, timezone)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pagepulse.demo.generator import SiteSpec, generate, write_lake
-from pagepulse.lake import visits
+from pagepulse.lake import visit_tables, visits
 from pagepulse.lake.compaction import compact_lake
 from pagepulse.lake.layout import site_days
 from pagepulse.query import WIDGETS, Filter, Period, Scope, runner, timeseries, top_stats, widget
@@ -39,23 +39,35 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return events_dir
 
 
-@pytest.fixture(scope="module")
-def compacted(written: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    events_dir = tmp_path_factory.mktemp("compacted") / "events"
+def compacted(written: Path, folder: Path, *, split: bool) -> Path:
+    events_dir = folder / "events"
     shutil.copytree(written, events_dir)
-    compact_lake(events_dir, grace_seconds=0, workers=1)
+    with pytest.MonkeyPatch.context() as patch:
+        # Days this small are written whole; "split" writes them as a big day is.
+        patch.setattr(visit_tables, "SPLIT_VISITS", 0 if split else 10**9)
+        compact_lake(events_dir, grace_seconds=0, workers=1)
     return events_dir
 
 
-@pytest.fixture(scope="module", params=["events", "visits files"])
-def lake(request: pytest.FixtureRequest, written: Path) -> Path:
-    """The lake as written, or compacted: every UTC day then reads its visits files."""
-    events_dir = written if request.param == "events" else request.getfixturevalue("compacted")
+@pytest.fixture(scope="module", params=["events", "visits files", "split visits files"])
+def lake(
+    request: pytest.FixtureRequest, written: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The lake as written, or compacted: every UTC day then reads its visits files
+    (whole, as a small day's, or in blocks with its groups, as a big day's)."""
+    events_dir = written
+    if request.param != "events":
+        split = request.param.startswith("split")
+        events_dir = compacted(written, tmp_path_factory.mktemp("compacted"), split=split)
     runner.clear_caches()
     for site_id in SITES:
         days = site_days(events_dir, site_id)
         fresh = [visits.fresh_visits(events_dir, site_id, day) for day in days]
-        assert all(fresh) if request.param == "visits files" else not any(fresh)
+        if request.param == "events":
+            assert not any(fresh)
+        else:
+            assert all(fresh)
+            assert all((f.groups is not None) == request.param.startswith("split") for f in fresh)
     return events_dir
 
 
