@@ -5,7 +5,9 @@
    ``import_file`` into ``raw/`` (kept uncompacted for the naive engine); a hard-linked
    copy ``lake/`` is compacted with ``compact_lake`` (timed). Storage is reported in
    bytes per event before and after. A lake built for the same ``events``/``days`` is
-   reused (``fresh=True`` rebuilds it).
+   reused (``fresh=True`` rebuilds it). Compaction also writes the derived visits
+   files (beside ``lake/``: ``visits/``, ``visit_events/``, ``visit_groups/``), whose
+   size is reported separately.
 2. Run each engine of :mod:`pagepulse.bench.engines` in a fresh process, one after the
    other (never two at once on a shared machine): one cold round, then ``repeats`` hot
    rounds, of the full dashboard of site 1 over ``days`` local days.
@@ -35,6 +37,7 @@ from pagepulse.bench.engines.answers import differences, differing_steps
 from pagepulse.demo.generator import benchmark_specs, generate
 from pagepulse.lake.compaction import compact_lake
 from pagepulse.lake.importer import import_file
+from pagepulse.lake.visits import derived_roots
 from pagepulse.query import Period
 
 START = dt.date(2025, 3, 1)
@@ -62,6 +65,8 @@ class LakeFigures:
     compacted_bytes: int
     compacted_files: int
     format: int = 1
+    derived_bytes: int = 0  # data/visits, data/visit_events, data/visit_groups
+    derived_files: int = 0
 
     @property
     def raw_bytes_per_event(self) -> float:
@@ -70,6 +75,10 @@ class LakeFigures:
     @property
     def compacted_bytes_per_event(self) -> float:
         return self.compacted_bytes / max(self.rows, 1)
+
+    @property
+    def derived_bytes_per_event(self) -> float:
+        return self.derived_bytes / max(self.rows, 1)
 
 
 def build_lake(
@@ -103,9 +112,11 @@ def build_lake(
     compaction_s = time.perf_counter() - started
     raw_bytes, raw_files = _parquet_size(raw)
     compacted_bytes, compacted_files = _parquet_size(lake)
+    derived = [_parquet_size(root) for root in derived_roots(lake)]
     figures = LakeFigures(
         events, days, rows, imports, generate_import_s, raw_bytes, raw_files,
         compaction_s, compacted_bytes, compacted_files, LAKE_FORMAT,
+        sum(size for size, _ in derived), sum(count for _, count in derived),
     )  # fmt: skip
     manifest.write_text(json.dumps(asdict(figures), indent=2))
     return figures
@@ -176,7 +187,8 @@ def print_report(
     )
     print_fn(
         f"  compacted: {lake.compacted_files} files, {lake.compacted_bytes_per_event:.1f} "
-        f"B/event; compact_lake {lake.compaction_s:.1f} s"
+        f"B/event, + derived visits {lake.derived_files} files, "
+        f"{lake.derived_bytes_per_event:.1f} B/event; compact_lake {lake.compaction_s:.1f} s"
     )
     print_fn("")
     header = f"{'seconds':<20}" + "".join(f"{_short(n) + ' cold':>11}{'hot':>8}" for n in names)
