@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pagepulse.demo.generator import SiteSpec, generate, write_lake
+from pagepulse.lake import visit_tables
+from pagepulse.lake.compaction import compact_lake
 from pagepulse.query import (
     Filter,
     Period,
@@ -269,3 +272,24 @@ def test_dashboard_of_a_realtime_scope_compares_with_the_window_before(lake):
     # 11:45 .. 12:15: visitor 1's and visitor 2's 12:00 visits (cut at 12:15).
     assert answer["previous_top_stats"]["visits"] == 2
     assert answer["widgets"]["entry_pages"]["rows"][0]["name"] == "/"
+
+
+def test_whole_compacted_days_are_answered_from_their_sums_alone(tmp_path, monkeypatch):
+    # A big compacted day (written in blocks, with its groups) is added up from its
+    # groups, six columns and the next day's continuations: no visit rows are kept,
+    # which is what keeps a long range's dashboard small in memory.
+    events_dir = tmp_path / "events"
+    write_lake(events_dir, generate([SiteSpec(1, "a.example", "UTC", 400)], T0.date(), 4, seed=2))
+    monkeypatch.setattr(visit_tables, "SPLIT_VISITS", 0)
+    compact_lake(events_dir, grace_seconds=0, workers=1)
+    runner.clear_caches()
+    whole = Scope(events_dir, 1, Period(T0.date(), T0.date() + dt.timedelta(days=3), "UTC"))
+    answer = dashboard(whole, now=T0)
+    assert answer["top_stats"]["visits"] > 1000
+    assert len(runner.day_store.days) == 0 and len(runner.day_store.sums) == 4
+    # A filtered request needs the visits: it loads (and keeps) them, same numbers.
+    filtered = Scope(
+        whole.events_dir, 1, whole.period, (Filter.of("visit:country", "contains", ""),)
+    )
+    assert top_stats(filtered) == answer["top_stats"]
+    assert len(runner.day_store.days) == 4
