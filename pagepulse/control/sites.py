@@ -43,7 +43,10 @@ def normalise_domain(domain: str) -> str:
     value = domain.strip().lower()
     value = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value)
     value = value.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    value = value.rsplit("@", 1)[-1].split(":", 1)[0].rstrip(".")
+    value, _, port = value.rsplit("@", 1)[-1].partition(":")
+    if port and not port.isdigit():  # "javascript:alert(1)" is not host "javascript"
+        raise ValueError("enter a domain such as example.com")
+    value = value.rstrip(".")
     value = value.removeprefix("www.")
     if not _DOMAIN.match(value):
         raise ValueError("enter a domain such as example.com")

@@ -7,6 +7,7 @@ import sqlite3
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from fastapi import FastAPI
 
 from pagepulse.config import Settings
@@ -170,3 +171,12 @@ def test_another_users_sites_are_404_on_every_route(
 def test_non_numeric_site_ids_are_404(logged_in: Browser) -> None:
     assert logged_in.get("/sites/abc").status_code == 404
     assert logged_in.get("/sites/abc/settings").status_code == 404
+
+
+def test_a_scheme_without_slashes_is_not_a_host() -> None:
+    from pagepulse.control.sites import normalise_domain
+
+    assert normalise_domain("https://www.Example.com:8443/x") == "example.com"
+    for value in ("JaVaScRiPt:alert(1)", "javascript:void(0)", "data:text/html,x"):
+        with pytest.raises(ValueError):
+            normalise_domain(value)
