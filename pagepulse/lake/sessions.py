@@ -508,6 +508,61 @@ def continued(day: Day, continuations: Continuations) -> Day:
     )
 
 
+def visitors_only(day: Day, visitor_ids: np.ndarray) -> Day:
+    """The visits (and hits) of the given visitors alone, as a day of their own: their
+    flags are theirs alone (a visitor's flags depend on that visitor's visits only),
+    so its sums are exactly those visitors' share of the day's."""
+    keep = np.isin(day.visitor_id, visitor_ids)
+    rows = np.flatnonzero(keep)
+    number = np.full(day.visits, -1, np.int32)
+    number[rows] = np.arange(rows.size, dtype=np.int32)
+
+    def hits(of: Hits) -> Hits:
+        kept = of.take(np.flatnonzero(keep[of.visit]))
+        return replace(kept, visit=number[kept.visit])
+
+    visitor_id = day.visitor_id[rows]
+    return Day(
+        visitor_id=visitor_id,
+        visitor=(np.cumsum(new_visitors(visitor_id)) - 1).astype(np.int32),
+        new_visitor=day.new_visitor[rows],
+        start_us=day.start_us[rows],
+        duration_us=day.duration_us[rows],
+        pageviews=day.pageviews[rows],
+        custom_events=day.custom_events[rows],
+        attributes={name: values[rows] for name, values in day.attributes.items()},
+        first_with={name: flags[rows] for name, flags in day.first_with.items()},
+        pages=hits(day.pages),
+        custom=hits(day.custom),
+        previous_id=day.previous_id[rows],
+        early=day.early[rows],
+        tail=Tail.empty(),
+        continuations=_no_continuations(day),
+        sorted_from=0 if day.sorted_from == 0 or not rows.size else _sorted_start(day, rows),
+    )
+
+
+def _sorted_start(day: Day, rows: np.ndarray) -> int:
+    """Where ``day.sorted_from`` falls among the kept ``rows``."""
+    return int(np.searchsorted(rows, day.sorted_from))
+
+
+def _no_continuations(day: Day) -> Continuations:
+    cont = day.continuations
+    empty = np.zeros(0, np.int64)
+    return Continuations(
+        target=cont.target[:0],
+        visitor_id=cont.visitor_id[:0],
+        start_us=empty,
+        duration_us=empty,
+        pageviews=cont.pageviews[:0],
+        custom_events=cont.custom_events[:0],
+        attributes={name: values[:0] for name, values in cont.attributes.items()},
+        pages=Hits.empty(),
+        custom=Hits.empty(),
+    )
+
+
 def _with_hits(
     hits: Hits, day_visitor: np.ndarray, extra: Hits, visit_of: np.ndarray, key: str
 ) -> Hits:

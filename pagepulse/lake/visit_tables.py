@@ -48,7 +48,7 @@ FLAG_BITS: dict[str, int] = {name: 1 << (1 + i) for i, name in enumerate(ATTRIBU
 EVENT_TEXT = ("name", "pathname", "hostname")
 TEXT_COLUMNS = (*ATTRIBUTES, *EVENT_TEXT, "dimension", "parent", "value")
 REST, TAIL, CONTINUED = 0, 1, 2  # the blocks
-MINUTE_COLUMNS = ["visitor_id", "start", "duration_us", "pageviews", "custom_events", "flags"]
+MINUTE_COLUMNS = ["start", "duration_us", "pageviews", "custom_events", "flags"]
 
 
 # A day with fewer visits is written in one row group and without a groups file: its
@@ -89,9 +89,9 @@ class DayFiles:
 
 @dataclass(frozen=True, eq=False)
 class MinuteInputs:
-    """What a day's per-minute sums need of its visits (see ``scopes.day_minutes``)."""
+    """What a day's per-minute sums need of its visits (``minutes.day_minutes``): rows
+    grouped by visitor in start order, so ``new_visitor`` marks where one begins."""
 
-    visitor: np.ndarray
     new_visitor: np.ndarray
     start_us: np.ndarray
     duration_us: np.ndarray
@@ -257,12 +257,10 @@ def read_continuations(files: DayFiles, strings: Strings) -> Continuations:
 
 
 def read_minute_inputs(files: DayFiles) -> MinuteInputs:
-    """The day's visits' times, counts and new-visitor flags (six columns)."""
+    """The day's visits' times, counts and new-visitor flags (five columns)."""
     table = _visit_rows(files, (REST, TAIL), MINUTE_COLUMNS)
-    visitor_id = table.column("visitor_id").to_numpy()
     flags = table.column("flags").to_numpy()
     return MinuteInputs(
-        visitor=(np.cumsum(new_visitors(visitor_id)) - 1).astype(np.int32),
         new_visitor=(flags & NEW_VISITOR_BIT) != 0,
         start_us=table.column("start").cast(pa.int64()).to_numpy(),
         duration_us=table.column("duration_us").to_numpy(),

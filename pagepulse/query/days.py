@@ -33,11 +33,10 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pagepulse.lake import visit_tables
 from pagepulse.lake import visits as visits_
-from pagepulse.lake.day_sums import day_groups
+from pagepulse.lake.day_sums import day_group_changes, day_groups
 from pagepulse.lake.layout import live_files, partition_dir
 from pagepulse.lake.sessions import (
     ATTRIBUTES,
@@ -52,8 +51,9 @@ from pagepulse.lake.sessions import (
     continued,
     first_with,
     read_tail,
+    visitors_only,
 )
-from pagepulse.query.minutes import day_minutes
+from pagepulse.query.minutes import day_minutes, minute_changes
 
 __all__ = [
     "ATTRIBUTES",
@@ -148,12 +148,6 @@ def sums_of(day: Day, timezone: str) -> Sums:
     return Sums(day_groups(day), {timezone: day_minutes(day, timezone)})
 
 
-def _negated(batch: pa.RecordBatch, keep: int) -> pa.RecordBatch:
-    """The batch with every column after the first ``keep`` negated (sums to take out)."""
-    columns = [column if i < keep else pc.negate(column) for i, column in enumerate(batch.columns)]
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
-
-
 class _Cache(Generic[K, V]):
     """LRU bounded by the values' bytes (the newest stays, however big); one build per
     key at a time, so concurrent requests for a day wait for one build."""
@@ -162,6 +156,8 @@ class _Cache(Generic[K, V]):
         self.max_bytes = max_bytes
         self._size = size
         self._values: OrderedDict[K, V] = OrderedDict()
+        self._sizes: dict[K, int] = {}
+        self._total = 0
         self._lock = threading.Lock()
         self._building: dict[K, threading.Lock] = {}
 
@@ -193,22 +189,27 @@ class _Cache(Generic[K, V]):
         with self._lock:
             self._values[key] = value
             self._values.move_to_end(key)
-            self._evict()
+            self._measure(key)
 
-    def resized(self) -> None:
+    def resized(self, key: K) -> None:
         """A value grew in place (a day's sums in another timezone): bound again."""
         with self._lock:
-            self._evict()
+            if key in self._values:
+                self._measure(key)
 
-    def _evict(self) -> None:
-        total = sum(self._size(value) for value in self._values.values())
-        while total > self.max_bytes and len(self._values) > 1:
-            _, evicted = self._values.popitem(last=False)
-            total -= self._size(evicted)
+    def _measure(self, key: K) -> None:
+        size = self._size(self._values[key])
+        self._total += size - self._sizes.get(key, 0)
+        self._sizes[key] = size
+        while self._total > self.max_bytes and len(self._values) > 1:
+            evicted, _ = self._values.popitem(last=False)
+            self._total -= self._sizes.pop(evicted)
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+            self._sizes.clear()
+            self._total = 0
 
     def __len__(self) -> int:
         return len(self._values)
@@ -216,7 +217,7 @@ class _Cache(Generic[K, V]):
     @property
     def nbytes(self) -> int:
         with self._lock:
-            return sum(self._size(value) for value in self._values.values())
+            return self._total
 
 
 class DayStore:
@@ -253,7 +254,8 @@ class DayStore:
 
     def whole_sums(self, source: Source, following: Source | None, timezone: str) -> Sums:
         """The day's sums, with its groups and its minutes in ``timezone``."""
-        sums = self.sums.get((source.key, following.key if following else None), Sums)
+        key = (source.key, following.key if following else None)
+        sums = self.sums.get(key, Sums)
         if sums.groups is not None and timezone in sums.minutes:
             return sums
         files = source.visits
@@ -264,29 +266,30 @@ class DayStore:
             if sums.groups is None:
                 sums.groups = day_groups(day)
             sums.minutes[timezone] = day_minutes(day, timezone)
-            self.sums.resized()
+            self.sums.resized(key)
             return sums
         strings = self.strings(source.events_dir, source.site_id)
         extra = self.continuations(following) if following is not None else None
-        tail = patched = None
+        before = after = None
         if extra is not None and len(extra):
+            # The next day's continuations change only the visits they continue:
+            # those visitors' share of the sums goes out, their continued share in.
             tail = self._parts.get(
-                ("tail day", source.key),
-                lambda: visit_tables.read_tail_day(files, strings),
+                ("tail day", source.key), lambda: visit_tables.read_tail_day(files, strings)
             )
-            patched = continued(tail, extra)
+            before = visitors_only(tail, extra.target)
+            after = continued(before, extra)
         if sums.groups is None:
             groups = [visit_tables.read_groups(files, strings)]
-            if tail is not None and patched is not None:
-                groups += [_negated(day_groups(tail), 3), day_groups(patched)]
+            if before is not None and after is not None:
+                groups.append(day_group_changes(before, after))
             sums.groups = pa.concat_batches(groups) if len(groups) > 1 else groups[0]
         if timezone not in sums.minutes:
             minutes = [day_minutes(visit_tables.read_minute_inputs(files), timezone)]
-            if tail is not None and patched is not None:
-                minutes += [_negated(day_minutes(tail, timezone), 1),
-                            day_minutes(patched, timezone)]  # fmt: skip
+            if before is not None and after is not None:
+                minutes.append(minute_changes(before, after, timezone))
             sums.minutes[timezone] = pa.concat_batches(minutes)
-        self.sums.resized()
+        self.sums.resized(key)
         return sums
 
     def continuations(self, source: Source) -> Continuations:

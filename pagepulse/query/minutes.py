@@ -144,3 +144,35 @@ def _buckets(local_us: np.ndarray) -> dict[str, np.ndarray]:
     months = span.astype("datetime64[M]").astype(np.int64)
     buckets["month"] = months[days - first]
     return buckets
+
+
+def minute_changes(before: Visits, after: Visits, timezone: str) -> pa.RecordBatch:
+    """What changed between two versions of the same visits (``after``: continued past
+    midnight), as minute rows to add: pageviews, events, bounces and durations at
+    each changed visit's start minute; its visits and visitors stay as they were."""
+    bounce_before, bounce_after = before.pageviews == 1, after.pageviews == 1
+    changed = np.flatnonzero(
+        (before.pageviews != after.pageviews)
+        | (before.custom_events != after.custom_events)
+        | (before.duration_us != after.duration_us)
+    )
+    local = local_micros(before.start_us[changed], timezone)
+    zeros = np.zeros(changed.size, np.int64)
+
+    def delta(values_after: np.ndarray, values_before: np.ndarray) -> np.ndarray:
+        return values_after[changed].astype(np.int64) - values_before[changed].astype(np.int64)
+
+    columns = {
+        "minute": local // BUCKETS_US["minute"] * BUCKETS_US["minute"],
+        "visits": zeros,
+        "visitors": zeros,
+        **{f"visitors_{interval}": zeros for interval in (*BUCKETS_US, "month")},
+        "pageviews": delta(after.pageviews, before.pageviews),
+        "events": delta(after.custom_events, before.custom_events),
+        "bounces": delta(bounce_after, bounce_before),
+        "duration_us": delta(after.duration_us, before.duration_us),
+    }
+    return pa.RecordBatch.from_arrays(
+        [pa.array(columns[field.name], field.type) for field in MINUTE_SCHEMA],
+        schema=MINUTE_SCHEMA,
+    )
