@@ -22,13 +22,13 @@ each widget is then timed alone. Nothing here asserts a speed.
 from __future__ import annotations
 
 import datetime as dt
-import resource
 import statistics
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pagepulse.bench.engines import peak_rss_mb
 from pagepulse.demo.generator import benchmark_specs, generate, write_lake
 from pagepulse.lake.compaction import compact_lake
 from pagepulse.lake.layout import site_days
@@ -109,7 +109,7 @@ def bench_dashboard(
     print_fn(f"{'dashboard() hot':<22}{full['hot']:>9.3f}")
     result["previous_period"] = compare
     result["dashboard.rebuilt"], result["dashboard.hot"] = full["rebuilt"], full["hot"]
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print_fn(f"{'peak RSS':<22}{result['peak_rss_mb']:>7.0f} MB")
     return result
 
