@@ -10,6 +10,7 @@ from pagepulse.ingest.endpoint import INGEST_PATHS, IngestEndpoint
 from pagepulse.ingest.service import IngestService
 from pagepulse.ingest.tracker import router as tracker_router
 from pagepulse.ingest.tracker import tracker_size_gzip
+from pagepulse.query import process as query_process
 from pagepulse.reports import scheduler as report_scheduler
 from pagepulse.web import custom_hosts, housekeeping, usage_check
 from pagepulse.web.app import create_web_app
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None) -> PagePulseApp:
     tracker_size_gzip()  # fails now, naming `make assets`, when the tracker is not built
     service = IngestService(settings)
     hooks = [lambda _app: service.running()]
+    # Dashboard and API queries run in a child process: they never stall a beacon.
+    hooks.append(lambda _app: query_process.running())
     hooks.append(lambda _app: report_scheduler.running(settings))
     hooks.append(lambda _app: usage_check.running(settings))
     hooks.append(lambda _app: custom_hosts.rechecking(settings))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -90,6 +90,11 @@ class Source:
     visits: visit_tables.DayFiles | None  # its fresh visits files, if any
     key: tuple  # changes whenever an input changes
 
+    @property
+    def family(self) -> tuple[Path, int, dt.date]:
+        """What every version of this day's key is a version of."""
+        return (self.events_dir, self.site_id, self.day)
+
 
 def sources(
     events_dir: Path,
@@ -150,18 +155,26 @@ def sums_of(day: Day, timezone: str) -> Sums:
 
 class _Cache(Generic[K, V]):
     """LRU bounded by the values' bytes (the newest stays, however big); one build per
-    key at a time, so concurrent requests for a day wait for one build."""
+    key at a time, so concurrent requests for a day wait for one build.
+
+    A value may name its ``family`` (what it is a version of: one site's day): a new
+    version replaces the family's previous one at once. Today's files change at every
+    flush, and the versions they supersede would otherwise stay until pushed out by
+    size, which a long-running server would show as growing memory."""
 
     def __init__(self, max_bytes: int, size: Callable[[V], int]) -> None:
         self.max_bytes = max_bytes
         self._size = size
         self._values: OrderedDict[K, V] = OrderedDict()
         self._sizes: dict[K, int] = {}
+        self._families: dict[Hashable, K] = {}
         self._total = 0
         self._lock = threading.Lock()
         self._building: dict[K, threading.Lock] = {}
 
-    def get(self, key: K, make: Callable[[], V], *, keep: bool = True) -> V:
+    def get(
+        self, key: K, make: Callable[[], V], *, keep: bool = True, family: Hashable = None
+    ) -> V:
         with self._lock:
             value = self._values.get(key)
             if value is not None:
@@ -175,7 +188,7 @@ class _Cache(Generic[K, V]):
                 if value is None:
                     value = make()
                     if keep:
-                        self.put(key, value)
+                        self.put(key, value, family=family)
         finally:
             with self._lock:
                 self._building.pop(key, None)
@@ -185,8 +198,13 @@ class _Cache(Generic[K, V]):
         with self._lock:
             return self._values.get(key)
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V, *, family: Hashable = None) -> None:
         with self._lock:
+            if family is not None:
+                superseded = self._families.get(family)
+                if superseded is not None and superseded != key:
+                    self._drop(superseded)
+                self._families[family] = key
             self._values[key] = value
             self._values.move_to_end(key)
             self._measure(key)
@@ -202,13 +220,17 @@ class _Cache(Generic[K, V]):
         self._total += size - self._sizes.get(key, 0)
         self._sizes[key] = size
         while self._total > self.max_bytes and len(self._values) > 1:
-            evicted, _ = self._values.popitem(last=False)
-            self._total -= self._sizes.pop(evicted)
+            self._drop(next(iter(self._values)))
+
+    def _drop(self, key: K) -> None:
+        if self._values.pop(key, None) is not None:
+            self._total -= self._sizes.pop(key)
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
             self._sizes.clear()
+            self._families.clear()
             self._total = 0
 
     def __len__(self) -> int:
@@ -250,12 +272,14 @@ class DayStore:
             extra = self.continuations(following) if following else None
             return continued(own, extra) if extra is not None else own
 
-        return self.days.get(key, make, keep=keep or source.visits is None)
+        return self.days.get(
+            key, make, keep=keep or source.visits is None, family=("day", *source.family)
+        )
 
     def whole_sums(self, source: Source, following: Source | None, timezone: str) -> Sums:
         """The day's sums, with its groups and its minutes in ``timezone``."""
         key = (source.key, following.key if following else None)
-        sums = self.sums.get(key, Sums)
+        sums = self.sums.get(key, Sums, family=source.family)
         if sums.groups is not None and timezone in sums.minutes:
             return sums
         files = source.visits
@@ -275,7 +299,9 @@ class DayStore:
             # The next day's continuations change only the visits they continue:
             # those visitors' share of the sums goes out, their continued share in.
             tail = self._parts.get(
-                ("tail day", source.key), lambda: visit_tables.read_tail_day(files, strings)
+                ("tail day", source.key),
+                lambda: visit_tables.read_tail_day(files, strings),
+                family=("tail day", *source.family),
             )
             before = visitors_only(tail, extra.target)
             after = continued(before, extra)
@@ -301,6 +327,7 @@ class DayStore:
         return self._parts.get(
             ("continuations", source.key),
             lambda: visit_tables.read_continuations(files, strings),
+            family=("continuations", *source.family),
         )
 
     def _own(self, source: Source) -> Day:
@@ -313,13 +340,17 @@ class DayStore:
             return build_day(source.files, strings, source.day, previous=previous)
 
         # Built from events: slow to make again, kept.
-        return self.days.get(("own", source.key), build)
+        return self.days.get(("own", source.key), build, family=("own", *source.family))
 
     def _tail(self, source: Source) -> Tail | None:
         if not source.previous_files:
             return None
         key = _stats(source.previous_files)
-        return self._tails.get(key, lambda: read_tail(source.previous_files, source.day - ONE_DAY))
+        return self._tails.get(
+            key,
+            lambda: read_tail(source.previous_files, source.day - ONE_DAY),
+            family=(*source.family[:2], source.day - ONE_DAY),
+        )
 
     def clear(self) -> None:
         self.days.clear()

@@ -33,9 +33,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import heapq
+import itertools
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +52,7 @@ import pyarrow.parquet as pq
 from pagepulse.lake import quarantine
 from pagepulse.lake.layout import partition_files
 from pagepulse.lake.schema import EVENT_SCHEMA
+from pagepulse.query import process as query_process
 from pagepulse.query import scopes
 from pagepulse.query.days import DayStore
 from pagepulse.query.filters import Filter, filter_params
@@ -211,7 +215,11 @@ def run(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     **params: Any,
 ) -> Result:
-    """Run ``queries/<name>.sql`` on this thread's connection and return its rows."""
+    """Run ``queries/<name>.sql`` on this thread's connection and return its rows (in the
+    query process while a server runs one: :mod:`pagepulse.query.process`)."""
+    remote = query_process.active()
+    if remote is not None:
+        return remote.call("run", (name, scope), {"timeout": timeout, **params}, timeout=timeout)
     query = load(name)
     connection = _connection()
     with _time_limit(connection, timeout):
@@ -351,7 +359,7 @@ def _prepare_scope(connection: duckdb.DuckDBPyConnection, scope: Scope, files: l
     after = scope.period.utc_days()[-1] + dt.timedelta(days=1)
     inputs = [*files, *partition_files(scope.events_dir, scope.site_id, [after])]
     key = (scope, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in inputs))
-    tables = scope_cache.get(key, lambda: scopes.build(scope, _match, day_store))
+    tables = scope_cache.get(key, lambda: scopes.build(scope, _match, day_store), family=scope)
     state = _state()
     if state.tables is not tables:
         state.tables = None
@@ -371,9 +379,56 @@ def _match(values: list[str], struct: dict[str, Any]) -> np.ndarray:
 
 def clear_caches() -> None:
     """Forget sessionised days and scopes (tests; benchmarks of a cold start)."""
+    remote = query_process.active()
+    if remote is not None:
+        remote.call(query_process.CLEAR_CACHES, timeout=None)
     scope_cache.clear()
     day_store.clear()
     _state().tables = None
+
+
+class _Deadlines:
+    """One thread that interrupts connections whose query runs past its deadline (a
+    ``threading.Timer`` per query started and stopped a thread for every widget)."""
+
+    def __init__(self) -> None:
+        self._heap: list[list[Any]] = []  # [deadline, order, connection or None]
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, seconds: float, connection: duckdb.DuckDBPyConnection) -> list[Any]:
+        entry = [time.monotonic() + seconds, next(self._order), connection]
+        with self._wake:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="pagepulse-query-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0] is entry:
+                self._wake.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        with self._wake:
+            entry[2] = None
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][2] is None:
+                    heapq.heappop(self._heap)
+                wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                if wait is None or wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                # Under the lock: a query that ends meanwhile cancels first, so the
+                # connection's next query is never interrupted for it.
+                heapq.heappop(self._heap)[2].interrupt()
+
+
+_deadlines = _Deadlines()
 
 
 class _time_limit:
@@ -381,17 +436,18 @@ class _time_limit:
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, timeout: float | None) -> None:
         self.connection = connection
-        self.timer = threading.Timer(timeout, connection.interrupt) if timeout else None
+        self.timeout = timeout
+        self.entry: list[Any] | None = None
 
     def __enter__(self) -> None:
-        if self.timer:
-            self.timer.start()
+        if self.timeout:
+            self.entry = _deadlines.add(self.timeout, self.connection)
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
-        if self.timer:
-            self.timer.cancel()
+        if self.entry is not None:
+            _deadlines.cancel(self.entry)
         if isinstance(exc, duckdb.InterruptException):
-            raise QueryTimeout(f"query interrupted after {self.timer.interval:.1f}s") from exc
+            raise QueryTimeout(f"query interrupted after {self.timeout:.1f}s") from exc
 
 
 @functools.cache

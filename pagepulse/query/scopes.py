@@ -318,16 +318,21 @@ def _micros(moment: dt.datetime) -> int:
 
 class ScopeCache:
     """Recently built scopes (the ~20 lazily loaded widgets of one dashboard view ask
-    for the same scope): kept ``ttl`` seconds, bounded by bytes, one build per key."""
+    for the same scope): kept ``ttl`` seconds, bounded by bytes, one build per key.
+    A scope rebuilt because its files changed replaces its previous version
+    (``family``: the scope itself; the key adds the files' sizes and times)."""
 
     def __init__(self, max_bytes: int = DEFAULT_SCOPE_CACHE_BYTES, ttl: float = SCOPE_TTL_S):
         self.max_bytes = max_bytes
         self.ttl = ttl
-        self._entries: OrderedDict[Any, tuple[float, ScopeTables]] = OrderedDict()
+        # key -> (built at, tables, their bytes: measured once, as nbytes walks every array)
+        self._entries: OrderedDict[Any, tuple[float, ScopeTables, int]] = OrderedDict()
+        self._families: dict[Any, Any] = {}
+        self._total = 0
         self._lock = threading.Lock()
         self._building: dict[Any, threading.Lock] = {}
 
-    def get(self, key: Any, make: Callable[[], ScopeTables]) -> ScopeTables:
+    def get(self, key: Any, make: Callable[[], ScopeTables], *, family: Any = None) -> ScopeTables:
         with self._lock:
             self._expire()
             entry = self._entries.get(key)
@@ -340,9 +345,16 @@ class ScopeCache:
                 with self._lock:
                     entry = self._entries.get(key)
                 tables = entry[1] if entry is not None else make()
+                size = entry[2] if entry is not None else tables.nbytes
                 with self._lock:
-                    self._entries[key] = (time.monotonic(), tables)
-                    self._entries.move_to_end(key)
+                    if family is not None:
+                        superseded = self._families.get(family)
+                        if superseded is not None and superseded != key:
+                            self._drop(superseded)
+                        self._families[family] = key
+                    self._drop(key)
+                    self._entries[key] = (time.monotonic(), tables, size)
+                    self._total += size
                     self._evict()
         finally:
             with self._lock:
@@ -352,14 +364,27 @@ class ScopeCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._families.clear()
+            self._total = 0
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return self._total
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _drop(self, key: Any) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._total -= entry[2]
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for key in [k for k, (made, _) in self._entries.items() if now - made > self.ttl]:
-            del self._entries[key]
+        for key in [k for k, (made, _, _) in self._entries.items() if now - made > self.ttl]:
+            self._drop(key)
 
     def _evict(self) -> None:
-        total = sum(tables.nbytes for _, tables in self._entries.values())
-        while total > self.max_bytes and len(self._entries) > 1:
-            _, (_, tables) = self._entries.popitem(last=False)
-            total -= tables.nbytes
+        while self._total > self.max_bytes and len(self._entries) > 1:
+            self._drop(next(iter(self._entries)))

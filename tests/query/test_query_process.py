@@ -1,0 +1,145 @@
+"""The query process: a server's queries run in a child, with the same answers and errors;
+and the caches drop a day's or a scope's superseded versions as soon as new ones exist."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from pagepulse.query import Period, QueryError, Scope, run, runner
+from pagepulse.query import process as query_process
+from pagepulse.query.days import DayStore, sources
+from pagepulse.query.process import QueryProcess, QueryProcessDied
+from pagepulse.query.scopes import ScopeCache
+from tests.query.helpers import event, write_events
+
+T0 = dt.datetime(2025, 6, 10, 12, 0, tzinfo=dt.UTC)
+
+
+def _lake(events_dir: Path, visitors: int = 3) -> Path:
+    write_events(
+        events_dir,
+        1,
+        [event(T0 + dt.timedelta(minutes=i), i, pathname=f"/p{i}") for i in range(visitors)],
+    )
+    return events_dir
+
+
+def _scope(events_dir: Path) -> Scope:
+    return Scope(events_dir, 1, Period(T0.date(), T0.date(), "UTC"))
+
+
+@pytest.fixture
+def child() -> QueryProcess:
+    process = QueryProcess()
+    process.start()
+    yield process
+    process.close()
+
+
+def test_a_call_in_the_child_answers_as_in_this_process(tmp_path: Path, child) -> None:
+    scope = _scope(_lake(tmp_path / "events"))
+    local = run("top_stats", scope)
+    remote = child.call("run", ("top_stats", scope), {}, timeout=30)
+    assert remote == local
+    assert remote.rows[0]["visitors"] == 3
+    assert child.pid() not in (None, os.getpid())
+    # Errors come back as themselves.
+    with pytest.raises(QueryError, match="no query file"):
+        child.call("run", ("no_such_query", scope), {}, timeout=30)
+    with pytest.raises(QueryError, match="unused parameters"):
+        child.call("run", ("top_stats", scope), {"bogus": 1}, timeout=30)
+
+
+def test_the_child_runs_at_the_lowest_priority(child) -> None:
+    pid = child.pid()
+    assert pid is not None
+    child.call(query_process.CLEAR_CACHES, timeout=30)  # the child is serving by now
+    assert os.getpriority(os.PRIO_PROCESS, pid) == query_process.NICENESS == 19
+
+
+def test_a_dead_child_fails_the_call_and_the_next_call_starts_a_new_one(
+    tmp_path: Path, child
+) -> None:
+    scope = _scope(_lake(tmp_path / "events"))
+    first = child.pid()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    with pytest.raises(QueryProcessDied):
+        for _ in range(50):  # until the reply thread has seen the pipe close
+            child.call("run", ("top_stats", scope), {}, timeout=30)
+            asyncio.run(asyncio.sleep(0.05))
+    assert child.call("run", ("top_stats", scope), {}, timeout=30).rows[0]["visitors"] == 3
+    assert child.pid() not in (None, first)
+
+
+def test_the_child_leaves_when_the_worker_closes_its_pipe(child) -> None:
+    pid = child.pid()
+    assert pid is not None
+    child.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_while_running_every_run_goes_to_the_child(tmp_path: Path) -> None:
+    scope = _scope(_lake(tmp_path / "events"))
+    runner.clear_caches()
+
+    async def in_server() -> tuple[int, int]:
+        async with query_process.running() as process:
+            assert query_process.active() is process
+            answer = run("top_stats", scope).rows[0]["visitors"]
+            # The days were sessionised over there, not here.
+            return answer, len(runner.day_store.sums) + len(runner.day_store.days)
+
+    visitors, cached_here = asyncio.run(in_server())
+    assert visitors == 3 and cached_here == 0
+    assert query_process.active() is None
+    assert run("top_stats", scope).rows[0]["visitors"] == 3
+    assert len(runner.day_store.sums) + len(runner.day_store.days) > 0
+
+
+def test_a_days_new_version_replaces_the_old_one_in_the_caches(tmp_path: Path) -> None:
+    # Today's files change at every flush: a long-running server must not keep every
+    # version of today until the byte bound pushes them out.
+    events_dir = _lake(tmp_path / "events")
+    store = DayStore()
+    versions = []
+    for round_ in range(4):
+        source = sources(events_dir, 1, [T0.date()])[T0.date()]
+        versions.append(source.key)
+        store.whole_sums(source, None, "UTC")
+        # One version of the day's sums, of its own visits and of the day as counted.
+        assert (len(store.sums), len(store.days)) == (1, 2), round_
+        write_events(events_dir, 1, [event(T0 + dt.timedelta(hours=1), 100 + round_)])
+    assert len(set(versions)) == 4
+
+
+def test_a_scopes_new_version_replaces_the_old_one(tmp_path: Path) -> None:
+    scope = _scope(_lake(tmp_path / "events"))
+    cache = ScopeCache()
+    built = []
+
+    def make(n: int):
+        def build():
+            tables = runner.scopes.build(scope, runner._match, DayStore())
+            built.append(n)
+            return tables
+
+        return build
+
+    first = cache.get((scope, 1), make(1), family=scope)
+    assert cache.get((scope, 1), make(2), family=scope) is first  # cached
+    cache.get((scope, 2), make(3), family=scope)  # the files changed
+    other = Scope(scope.events_dir, 2, scope.period)
+    cache.get((other, 1), make(4), family=other)
+    assert built == [1, 3, 4]
+    assert len(cache) == 2  # the scope's first version is gone, the other scope stays
+    assert cache.nbytes == sum(
+        tables.nbytes for tables in (cache.get((scope, 2), make(5), family=scope),)
+    ) + cache.get((other, 1), make(6), family=other).nbytes
