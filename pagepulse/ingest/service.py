@@ -15,6 +15,7 @@ import functools
 import gc
 import logging
 import multiprocessing
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -38,6 +39,7 @@ SITE_CACHE_SECONDS = 5.0
 _NS_PER_DAY = 86_400 * 10**9
 _EPOCH = dt.date(1970, 1, 1)
 SITE_MISS_REFRESH_SECONDS = 1.0
+BACKGROUND_NICENESS = 10
 
 
 class IngestService:
@@ -54,13 +56,13 @@ class IngestService:
         self._salt = b""
         self._previous_salt: bytes | None = None
         # Publishing runs in its own process: turning rows into Parquet holds the GIL
-        # for tens of milliseconds, which would stall every request in flight.
-        self._publisher = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn")
-        )
-        self._compaction_pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn")
-        )
+        # for tens of milliseconds, which would stall every request in flight. Both
+        # helpers run behind the requests in CPU priority: their work can wait (the log
+        # holds the events), a beacon cannot.
+        spawn = multiprocessing.get_context("spawn")
+        behind = functools.partial(os.nice, BACKGROUND_NICENESS)
+        self._publisher = ProcessPoolExecutor(1, spawn, initializer=behind)
+        self._compaction_pool = ProcessPoolExecutor(1, spawn, initializer=behind)
         self._flusher: asyncio.Task[None] | None = None
         self._compactor: asyncio.Task[None] | None = None
         self._unpublished: list[Segment] = []

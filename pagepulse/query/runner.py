@@ -248,8 +248,14 @@ def _run_on_files(
 ) -> Result:
     context = scope.params(files)
     if not query.reads_lake:
-        _prepare_scope(connection, scope, files)
-        return _execute(connection, query, context, params)
+        tables = _prepare_scope(connection, scope, files)
+        # The tables stand for the scope and its files as they are: a question asked
+        # of them again (the next refresh of the same dashboard) has the same answer.
+        asked = (query.name, repr(sorted(params.items())))
+        answer = tables.answers.get(asked)
+        if answer is None:
+            answer = tables.answers[asked] = _execute(connection, query, context, params)
+        return Result([dict(row) for row in answer.rows], answer.has_more)
     try:
         return _execute(connection, query, context, params)
     except duckdb.InterruptException:
@@ -352,7 +358,9 @@ day_store = DayStore()
 scope_cache = scopes.ScopeCache()
 
 
-def _prepare_scope(connection: duckdb.DuckDBPyConnection, scope: Scope, files: list[Path]) -> None:
+def _prepare_scope(
+    connection: duckdb.DuckDBPyConnection, scope: Scope, files: list[Path]
+) -> scopes.ScopeTables:
     # Appends land in new files (and compaction replaces files), so names, sizes and
     # mtimes tell whether tables built earlier still hold. The day after the period
     # counts too: its first minutes may continue the period's last visits.
@@ -366,6 +374,7 @@ def _prepare_scope(connection: duckdb.DuckDBPyConnection, scope: Scope, files: l
         for name, table in tables.named().items():
             connection.register(name, table)
         state.tables = tables
+    return tables
 
 
 def _match(values: list[str], struct: dict[str, Any]) -> np.ndarray:

@@ -40,7 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any
 
@@ -78,6 +78,9 @@ class ScopeTables:
     minutes: pa.Table
     groups: pa.Table
     strings: pa.Table
+    # Answers already given from these tables, by query and parameters (small: widgets'
+    # rows); they live and go with the tables.
+    answers: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     def named(self) -> dict[str, pa.Table]:
         return {
