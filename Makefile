@@ -13,8 +13,7 @@ run: install assets
 	$(BIN)/pagepulse serve --host 127.0.0.1 --port 8000
 
 # What CI runs (.ci/run): ruff, the default suite, then the long runs (`pytest -m long`:
-# 100 SIGKILL cycles, 1,000 fuzzed queries, every XSS payload reflected; the load bar
-# only with PAGEPULSE_LOAD_BAR=1 until it is met)
+# 100 SIGKILL cycles, 1,000 fuzzed queries, every XSS payload reflected, the load bar)
 # one at a time (the load bar's latency needs the machine to itself), stopped after
 # LONG_BUDGET seconds so that the whole stays well inside CI's limit (90 minutes: set-up
 # ~5, the default suite ~10-15, the long runs ~10-15 on a quiet 2-core machine; the

@@ -478,7 +478,8 @@ class LoadReport:
         if not self.acknowledged_in_lake:
             acknowledged = self.ingestion.acknowledged
             out.append(f"{acknowledged:,} acknowledged but {self.stored:,} in the lake")
-        growth = self.memory_growth()
+        # All the server's processes: the query caches live in the query process.
+        growth = self.memory_growth("all_kib")
         if self.soak and (growth is None or growth > BAR_MEMORY_GROWTH):
             shown = "not measurable (too short)" if growth is None else f"{growth:+.1%}"
             out.append(f"memory growth {shown} > {BAR_MEMORY_GROWTH:.0%}")

@@ -149,8 +149,9 @@ def test_a_scopes_new_version_replaces_the_old_one(tmp_path: Path) -> None:
 
 
 def test_a_question_asked_again_of_unchanged_files_is_answered_from_memory(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch
 ) -> None:
+    monkeypatch.setattr(runner, "REMEMBER_ANSWERS", True)  # benchmarks turn it off
     events_dir = _lake(tmp_path / "events")
     scope = _scope(events_dir)
     runner.clear_caches()

@@ -4,7 +4,8 @@ Each step is the call ``pagepulse.query.dashboard`` makes, through the same publ
 functions; :meth:`PagePulseEngine.dashboard` is that one call, which the comparison
 uses as PagePulse's answer. The query layer's caches are its own: a cold round is the
 first of a fresh process (``python -m pagepulse.bench.engines pagepulse …``), and
-:meth:`drop_caches` does nothing.
+:meth:`drop_caches` does nothing. Hot rounds reuse the scope tables but run every query:
+the answers a server remembers for an unchanged scope are switched off.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pagepulse.query import (
     Scope,
     current_visitors,
     dashboard,
+    runner,
     timeseries,
     top_stats,
     widget,
@@ -28,6 +30,7 @@ class PagePulseEngine:
     name = "pagepulse"
 
     def prepare(self) -> dict[str, float]:
+        runner.REMEMBER_ANSWERS = False  # hot rounds run their queries, as ClickHouse's do
         return {}
 
     def drop_caches(self) -> None:
