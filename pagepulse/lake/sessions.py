@@ -628,7 +628,8 @@ def _hits(
     }
     # One row per run of equal (visit, name, pathname, hostname): a page viewed five
     # times in a visit is one row with count 5.
-    change = np.ones(len(rows), bool)
+    change = np.zeros(len(rows), bool)
+    change[:1] = True
     for column in ("visit", *EVENT_STRING_COLUMNS):
         values = columns[column]
         change[1:] |= values[1:] != values[:-1]
