@@ -62,7 +62,11 @@ class IngestService:
         spawn = multiprocessing.get_context("spawn")
         behind = functools.partial(os.nice, BACKGROUND_NICENESS)
         self._publisher = ProcessPoolExecutor(1, spawn, initializer=behind)
-        self._compaction_pool = ProcessPoolExecutor(1, spawn, initializer=behind)
+        # A compaction holds a whole partition (today's included) at its peak: its
+        # process leaves after each run rather than keeping that memory between runs.
+        self._compaction_pool = ProcessPoolExecutor(
+            1, spawn, initializer=behind, max_tasks_per_child=1
+        )
         self._flusher: asyncio.Task[None] | None = None
         self._compactor: asyncio.Task[None] | None = None
         self._unpublished: list[Segment] = []
