@@ -32,6 +32,7 @@ from pagepulse.ingest.writer import publish_segment, still_logged, warm_up
 from pagepulse.lake.compaction import CompactionBusy
 from pagepulse.lake.retention import enforce_retention_and_compact
 from pagepulse.lake.schema import PREVIOUS_DAY_WINDOW_US
+from pagepulse.memory import give_back_memory
 
 log = logging.getLogger("pagepulse.ingest")
 
@@ -89,6 +90,7 @@ class IngestService:
         await self._publish_pending(claim_orphans(self.settings.wal_dir))
         self._flusher = asyncio.create_task(self._flush_loop(), name="pagepulse-flusher")
         self._compactor = asyncio.create_task(self._compact_loop(), name="pagepulse-compactor")
+        self._compaction_pool.submit(os.getpid)  # its helper starts now, not at the first run
         try:
             yield self
         finally:
@@ -145,6 +147,9 @@ class IngestService:
         segments += claim_orphans(self.settings.wal_dir)
         self._unpublished = []
         await self._publish_pending(segments)
+        if segments:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._publisher, give_back_memory)
         now = dt.datetime.now(dt.UTC)
         if now.date() != self._salt_day:  # midnight UTC: delete the expired salt now
             self._rotate_salts(now)

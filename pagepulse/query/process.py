@@ -10,7 +10,9 @@ to a query process instead: a spawned child, started with the worker, that
 * keeps the caches of sessionised days and scopes (one copy, built once);
 * runs at the lowest CPU priority: on a busy machine a beacon's latency matters more
   than a dashboard's, and an idle machine gives the dashboard every core anyway;
-* leaves when the worker closes its end of the pipe, or dies (the kernel closes it).
+* leaves when the worker closes its end of the pipe, or dies (the kernel closes it);
+* gives the memory a burst of calls freed back to the system when it falls idle
+  (:mod:`pagepulse.memory`).
 
 Queries run in the calling process everywhere else (the CLI, the query layer's tests,
 benchmarks). Why not ``concurrent.futures.ProcessPoolExecutor``: its workers run one
@@ -26,10 +28,13 @@ import multiprocessing
 import os
 import pickle
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
+
+from pagepulse.memory import give_back_memory
 
 log = logging.getLogger("pagepulse.query")
 
@@ -38,6 +43,7 @@ NICENESS = 19  # the lowest priority (see the module docstring)
 # The child enforces each query's time limit itself; the caller gives up this much later.
 REPLY_GRACE_S = 30.0
 CLEAR_CACHES = "clear caches"
+GIVE_BACK_EVERY_S = 10.0
 
 
 class QueryProcessDied(Exception):
@@ -156,6 +162,7 @@ def _serve(connection: Connection, threads: int, niceness: int) -> None:
         CLEAR_CACHES: runner.clear_caches,
     }
     send_lock = threading.Lock()
+    idle = _Idle()
 
     def answer(call_id: int, function: str, args: tuple, kwargs: dict) -> None:
         try:
@@ -164,6 +171,8 @@ def _serve(connection: Connection, threads: int, niceness: int) -> None:
             reply = (call_id, False, _picklable(exc))
         with send_lock, contextlib.suppress(OSError, ValueError):
             connection.send(reply)
+        if idle.finished():
+            give_back_memory()
 
     pool = ThreadPoolExecutor(threads, thread_name_prefix="pagepulse-query")
     while True:
@@ -173,6 +182,7 @@ def _serve(connection: Connection, threads: int, niceness: int) -> None:
             # The worker closed its end or died (the kernel closed it): nobody waits
             # for the calls in flight.
             os._exit(0)
+        idle.started()
         pool.submit(answer, call_id, function, args, kwargs)
 
 
@@ -208,3 +218,26 @@ async def running() -> AsyncIterator[QueryProcess]:
     finally:
         _active = None
         process.close()
+
+
+class _Idle:
+    """Counts the calls in flight: :meth:`finished` is true when the last one ends and
+    memory was not given back for ``GIVE_BACK_EVERY_S``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._last = 0.0
+
+    def started(self) -> None:
+        with self._lock:
+            self._running += 1
+
+    def finished(self) -> bool:
+        with self._lock:
+            self._running -= 1
+            now = time.monotonic()
+            if self._running or now - self._last < GIVE_BACK_EVERY_S:
+                return False
+            self._last = now
+            return True

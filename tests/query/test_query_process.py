@@ -192,3 +192,43 @@ def test_a_server_runs_its_queries_and_helpers_behind_its_requests(tmp_path: Pat
     while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+GIVE_BACK = """
+import numpy as np, pyarrow as pa
+from pagepulse.memory import give_back_memory
+def rss_mib():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
+chunks = [pa.array(np.arange(100_000) % 97).dictionary_encode() for _ in range(800)]
+whole = pa.chunked_array(chunks).combine_chunks()
+del chunks, whole
+held = rss_mib()
+give_back_memory()
+print(held, rss_mib())
+"""
+
+
+def test_memory_freed_by_a_burst_of_queries_goes_back_to_the_system() -> None:
+    # Arrow's allocator keeps what a big build freed; the query process hands it back
+    # when it falls idle, or one build after a compaction would stay in its RSS.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", GIVE_BACK], capture_output=True, text=True, check=True
+    ).stdout
+    held, after = map(int, out.split())
+    assert held - after > 300, (held, after)
+
+
+def test_memory_is_given_back_when_the_last_call_ends_and_not_too_often(monkeypatch) -> None:
+    idle = query_process._Idle()
+    idle.started()
+    idle.started()
+    assert not idle.finished()  # one still runs
+    assert idle.finished()
+    idle.started()
+    assert not idle.finished()  # given back less than GIVE_BACK_EVERY_S ago
+    monkeypatch.setattr(query_process, "GIVE_BACK_EVERY_S", 0.0)
+    idle.started()
+    assert idle.finished()
