@@ -86,6 +86,7 @@ BAR_P99_MS = 50.0
 BAR_MEMORY_GROWTH = 0.05
 MAX_EVENTS = 20_000_000  # rate × duration: bounds the run and the generators' memory
 DISTINCT_BEACONS = 4096  # per generator process, sent round robin
+MIN_SLEEP = 0.001  # the shortest sleep uvloop's timers do not round down to zero
 BROWSER_CONNECTIONS = 6  # what browsers open per host over HTTP/1.1
 HISTORY_TIMEZONE = "Europe/Berlin"
 
@@ -214,8 +215,11 @@ async def _send_all(pipe, plan: _Plan) -> _Sender:
         while j < own and sender.scheduled(j) <= now:
             sender.dispatch(j)
             j += 1
-        if j < own:  # the event loop's timers have millisecond resolution
-            await asyncio.sleep(max(sender.scheduled(j) - time.monotonic(), 0.0005))
+        if j < own:
+            # uvloop's timers count whole milliseconds and round a shorter sleep down to
+            # none: the loop would spin, taking a core from the server on a 2-core box.
+            # Beacons due meanwhile go out together, their wait counted in their latency.
+            await asyncio.sleep(max(sender.scheduled(j) - time.monotonic(), MIN_SLEEP))
     deadline = time.monotonic() + DRAIN_SECONDS
     while sender.finished < own and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
@@ -582,6 +586,9 @@ def run_load(
         site_id = prepare_site(data)
         console.print(f"seeding ~{seed_events:,} events of history …")
         seeded = seed_history(data, site_id, seed_events)
+        # The seed's files go to disk now: written back during the run, they would slow
+        # the log's fsyncs and count against the server.
+        os.sync()
         port = free_port()
         proc = start_server(data, port, output=server_output)
         run = _Run(proc.pid, port, site_id, rate, total, processes, connections)

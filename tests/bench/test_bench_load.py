@@ -29,7 +29,7 @@ from pagepulse.bench.load import (
 from pagepulse.cli import app
 from pagepulse.lake.layout import partition_files, site_days
 from pagepulse.web.dashboard.registry import CARDS
-from tests.support.budget import LONG_ONLY
+from tests.support.budget import LONG_ONLY, wait_for_a_quiet_machine
 
 
 def _lake(data_dir: Path, report: LoadReport, sql: str) -> tuple:
@@ -155,6 +155,7 @@ def test_the_command_refuses_unbounded_runs(tmp_path: Path, monkeypatch) -> None
 @pytest.mark.long
 @pytest.mark.skipif(LONG_ONLY, reason="the bar itself (about 80 s): run with -m long")
 def test_the_bar_5000_beacons_per_second_for_60_s_with_the_dashboard(tmp_path: Path) -> None:
+    wait_for_a_quiet_machine()
     report = run_load(5000, 60, dashboard_interval=1, data_dir=tmp_path / "data")
     assert report.ingestion.errors == {}
     assert report.dashboard_errors == []
