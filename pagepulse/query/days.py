@@ -371,8 +371,10 @@ class DayStore:
         if any(now.get(path, stat) != stat for path, *stat in before):
             return None  # a file changed in place
         added = added_files([Path(path) for path, *_stat in before], source.files)
+        if added is None:
+            return None  # a file left, or a compaction mixed old and new: built whole
         if not added:
-            return None  # nothing new (a file left: built whole)
+            return base  # compacted, nothing new: the same events, the same visits
         delta = build_day(added, strings, source.day, previous=previous)
         return grow(base, delta, source.day)
 

@@ -216,6 +216,9 @@ def test_the_query_layer_grows_today_by_its_new_files(tmp_path, monkeypatch):
         answers.append(top_stats(Scope(events_dir, 1, period)))
         if n == 1:  # today compacted as the server does: the same events in one file
             compact_lake(events_dir, today=DAY, grace_seconds=3600, workers=1)
+            # Asked before the next flush: the same visits, nothing sessionised again.
+            assert top_stats(Scope(events_dir, 1, period)) == answers[-1]
+            assert len(built_from) == 2
     # Each request after the first sessionised the one new file only ...
     assert [len(files) for files in built_from] == [1, 1, 1, 1]
     # ... and answered what a fresh process answers from all of them.
