@@ -137,6 +137,11 @@ def valid_queries(draw) -> dict:
     return body
 
 
+def _as_list(value: object) -> list:
+    """A field an earlier mistake may have replaced with any JSON value."""
+    return value if isinstance(value, list) else []
+
+
 @st.composite
 def queries(draw) -> dict:
     """A valid query, or one with a mistake or two: a wrong type in a known field, an
@@ -148,9 +153,9 @@ def queries(draw) -> dict:
         if mistake == 0:
             body[key] = draw(json_values)
         elif mistake == 1:
-            body["metrics"] = [*body["metrics"], draw(metric_names)]
+            body["metrics"] = [*_as_list(body.get("metrics")), draw(metric_names)]
         elif mistake == 2:
-            body["dimensions"] = [*body["dimensions"], draw(dimension_names)]
+            body["dimensions"] = [*_as_list(body.get("dimensions")), draw(dimension_names)]
         elif mistake == 3:
             body["date_range"] = draw(date_ranges)
         elif mistake == 4:
