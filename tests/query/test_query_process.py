@@ -240,3 +240,97 @@ def test_memory_is_given_back_when_the_last_call_ends_and_not_too_often(monkeypa
     monkeypatch.setattr(query_process, "GIVE_BACK_EVERY_S", 0.0)
     idle.started()
     assert idle.finished()
+
+
+def test_a_threads_connection_is_replaced_after_its_calls(tmp_path: Path, monkeypatch) -> None:
+    # DuckDB keeps a little of every query's bookkeeping until it purges its eviction
+    # queue, which a small database seldom does: a fresh connection hands it all back.
+    import threading
+
+    import duckdb
+
+    monkeypatch.setattr(runner, "CALLS_PER_CONNECTION", 3)
+    monkeypatch.setattr(runner, "REMEMBER_ANSWERS", False)
+    scope = _scope(_lake(tmp_path / "events"))
+    window = {"since": T0 - dt.timedelta(hours=1), "until": T0 + dt.timedelta(hours=1)}
+    connections: list[duckdb.DuckDBPyConnection] = []
+    answers: list[tuple[int, int]] = []
+
+    def calls() -> None:  # a thread of its own: a connection of its own
+        for _ in range(7):
+            top = run("top_stats", scope).rows[0]["visitors"]  # the scope's registered tables
+            connections.append(runner._connection())
+            current = run("current_visitors", scope, **window).rows[0]["visitors"]  # the files
+            answers.append((top, current))
+
+    thread = threading.Thread(target=calls)
+    thread.start()
+    thread.join()
+    assert answers == [(3, 3)] * 7
+    # Two calls per round, three calls per connection: rounds 1-2, 2-3, 4-5, 5-6, 7.
+    distinct = list(dict.fromkeys(id(connection) for connection in connections))
+    assert len(distinct) == 5, distinct
+    for old in connections[:-1]:
+        if old is not connections[-1]:
+            with pytest.raises(duckdb.ConnectionException):
+                old.execute("SELECT 1")
+
+
+QUERIES_MEMORY = """
+import ctypes, datetime as dt, sys, tempfile
+from pathlib import Path
+from pagepulse.query import Period, Scope, run, runner
+from tests.query.helpers import event, write_events
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Mallinfo2
+runner.CALLS_PER_CONNECTION = int(sys.argv[1])
+t0 = dt.datetime(2025, 6, 10, 12, tzinfo=dt.UTC)
+events_dir = Path(tempfile.mkdtemp()) / "events"
+for f in range(40):
+    write_events(events_dir, 1, [event(t0 + dt.timedelta(minutes=f, seconds=i), f * 50 + i)
+                                 for i in range(50)])
+scope = Scope(events_dir, 1, Period(t0.date(), t0.date(), "UTC"))
+
+def ask():
+    return run("current_visitors", scope, since=t0, until=t0 + dt.timedelta(hours=1))
+
+for _ in range(300):
+    ask()
+start = libc.mallinfo2().uordblks
+for _ in range(1000):
+    assert ask().rows[0]["visitors"] == 2000
+print((libc.mallinfo2().uordblks - start) / 2**20)
+"""
+
+
+def test_a_thousand_queries_leave_no_memory_behind() -> None:
+    # glibc's count of bytes in use after 1,000 queries that read 40 Parquet files: with
+    # the connection renewed every CALLS_PER_CONNECTION calls it stays flat, without it
+    # DuckDB's kept bookkeeping shows (if this side stops growing, the renewal can go).
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    runs = {
+        calls: subprocess.Popen(
+            [sys.executable, "-c", QUERIES_MEMORY, str(calls)],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for calls in (runner.CALLS_PER_CONNECTION, 10**9)
+    }
+    grown = {}
+    for calls, process in runs.items():
+        out, _ = process.communicate(timeout=300)
+        assert process.returncode == 0
+        grown[calls] = float(out)
+    renewed, kept = grown[runner.CALLS_PER_CONNECTION], grown[10**9]
+    assert renewed < 0.25 < 0.75 < kept, grown
