@@ -31,7 +31,8 @@ with DuckDB: every acknowledged beacon must be there.
 
 The bar (issue 6): ingestion p99 ≤ 50 ms, and no errors: every beacon answered 202,
 every dashboard request 200 without an error message, every 202 in the lake. Soak mode
-adds memory growth ≤ 5 %: the worker's median RSS over the last minute against its
+adds memory growth ≤ 5 %: the median RSS of all the server's processes (the worker, its
+query process, its publisher and compaction helpers) over the last minute against their
 median over the second minute (the first minute is warm-up: caches fill, the helper
 processes start, the first log segments are recycled); see :func:`memory_growth`.
 """

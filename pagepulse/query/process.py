@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
-from pagepulse.memory import give_back_memory
+from pagepulse.memory import give_back_memory, keep_malloc_compact
 
 log = logging.getLogger("pagepulse.query")
 
@@ -155,6 +155,7 @@ class QueryProcess:
 def _serve(connection: Connection, threads: int, niceness: int) -> None:
     with contextlib.suppress(OSError):
         os.nice(niceness)
+    keep_malloc_compact()
     from pagepulse.query import runner  # after the priority is set: imports take a while
 
     functions: dict[str, Callable[..., Any]] = {

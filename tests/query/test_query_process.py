@@ -334,3 +334,37 @@ def test_a_thousand_queries_leave_no_memory_behind() -> None:
         grown[calls] = float(out)
     renewed, kept = grown[runner.CALLS_PER_CONNECTION], grown[10**9]
     assert renewed < 0.25 < 0.75 < kept, grown
+
+
+BIG_BLOCKS = """
+import ctypes, sys
+import numpy as np
+from pagepulse.memory import keep_malloc_compact
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Mallinfo2
+if sys.argv[1] == "compact":
+    keep_malloc_compact()
+freed = np.ones(8 << 20, np.uint8)
+del freed  # by default glibc now takes blocks up to 8 MiB from its heap
+before = libc.mallinfo2().hblks
+kept = np.ones(2 << 20, np.uint8)
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.parametrize(("mode", "mapped"), [("compact", 1), ("default", 0)])
+def test_the_query_process_takes_big_blocks_from_mmap(mode: str, mapped: int) -> None:
+    # Its threads build and drop big arrays all the time: from the heap they leave holes
+    # that its RSS keeps (the soak's memory), from mmap they go back when freed.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", BIG_BLOCKS, mode], capture_output=True, text=True, check=True
+    ).stdout
+    assert int(out) == mapped
