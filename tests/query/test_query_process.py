@@ -276,11 +276,9 @@ def test_a_threads_connection_is_replaced_after_its_calls(tmp_path: Path, monkey
                 old.execute("SELECT 1")
 
 
-QUERIES_MEMORY = """
-import ctypes, datetime as dt, sys, tempfile
-from pathlib import Path
-from pagepulse.query import Period, Scope, run, runner
-from tests.query.helpers import event, write_events
+# glibc's counters, for the scripts below (run alone: a fresh process's heap).
+MALLINFO = """
+import ctypes
 
 class Mallinfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -288,6 +286,16 @@ class Mallinfo2(ctypes.Structure):
 
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = Mallinfo2
+"""
+
+QUERIES_MEMORY = (
+    MALLINFO
+    + """
+import ctypes, datetime as dt, sys, tempfile
+from pathlib import Path
+from pagepulse.query import Period, Scope, run, runner
+from tests.query.helpers import event, write_events
+
 runner.CALLS_PER_CONNECTION = int(sys.argv[1])
 t0 = dt.datetime(2025, 6, 10, 12, tzinfo=dt.UTC)
 events_dir = Path(tempfile.mkdtemp()) / "events"
@@ -306,6 +314,7 @@ for _ in range(1000):
     assert ask().rows[0]["visitors"] == 2000
 print((libc.mallinfo2().uordblks - start) / 2**20)
 """
+)
 
 
 def test_a_thousand_queries_leave_no_memory_behind() -> None:
@@ -336,17 +345,13 @@ def test_a_thousand_queries_leave_no_memory_behind() -> None:
     assert renewed < 0.25 < 0.75 < kept, grown
 
 
-BIG_BLOCKS = """
+BIG_BLOCKS = (
+    MALLINFO
+    + """
 import ctypes, sys
 import numpy as np
 from pagepulse.memory import keep_malloc_compact
 
-class Mallinfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
-
-libc = ctypes.CDLL("libc.so.6")
-libc.mallinfo2.restype = Mallinfo2
 if sys.argv[1] == "compact":
     keep_malloc_compact()
 freed = np.ones(8 << 20, np.uint8)
@@ -355,6 +360,7 @@ before = libc.mallinfo2().hblks
 kept = np.ones(2 << 20, np.uint8)
 print(libc.mallinfo2().hblks - before)
 """
+)
 
 
 @pytest.mark.parametrize(("mode", "mapped"), [("compact", 1), ("default", 0)])
